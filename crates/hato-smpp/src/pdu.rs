@@ -1,0 +1,401 @@
+//! Building and reading the message PDUs (`submit_sm`, `deliver_sm`) with rusmpp types.
+//!
+//! Every field is set explicitly: rusmpp's `EsmClass::default()` encodes as 0x08, not 0x00.
+
+use rusmpp::pdus::{DeliverSm, SubmitSm};
+use rusmpp::tlvs::{
+    MessageDeliveryRequestTlvValue, MessageSubmissionRequestTlvValue, Tlv, TlvValue,
+};
+use rusmpp::types::{AnyOctetString, COctetString, EmptyOrFullCOctetString, OctetString};
+use rusmpp::values::{
+    DataCoding, ErrorCodeNetworkType, EsmClass, MessagePayload, MessageState, NetworkErrorCode,
+    Npi, PriorityFlag, RegisteredDelivery, ReplaceIfPresentFlag, ServiceType, Ton,
+};
+
+use crate::address::Address;
+use crate::long_message::{Concat, ConcatScheme, EncodedPart};
+
+/// esm_class bit: the short message starts with a user data header.
+pub const ESM_UDHI: u8 = 0x40;
+/// esm_class message type: SMSC delivery receipt.
+pub const ESM_DELIVERY_RECEIPT: u8 = 0x04;
+/// esm_class message type: intermediate delivery notification.
+pub const ESM_INTERMEDIATE: u8 = 0x20;
+
+/// Why a PDU could not be built from our values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    /// A field does not fit its SMPP type.
+    #[error("{field} cannot be sent: {reason}")]
+    Field {
+        /// The field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn c_string<const MIN: usize, const MAX: usize>(
+    field: &'static str,
+    value: &str,
+) -> Result<COctetString<MIN, MAX>, BuildError> {
+    COctetString::from_string(value.to_owned()).map_err(|e| BuildError::Field {
+        field,
+        reason: format!("{e:?}"),
+    })
+}
+
+fn short_message(bytes: &[u8]) -> Result<OctetString<0, 255>, BuildError> {
+    OctetString::from_slice(bytes).map_err(|e| BuildError::Field {
+        field: "short_message",
+        reason: format!("{e:?}"),
+    })
+}
+
+/// The `service_type` field.
+pub fn service_type(value: &str) -> Result<ServiceType, BuildError> {
+    Ok(ServiceType::new(c_string("service_type", value)?))
+}
+
+/// A `submit_sm` for one encoded part.
+pub fn submit_sm(
+    service: &ServiceType,
+    source: &Address,
+    destination: &Address,
+    part: &EncodedPart,
+    registered_delivery: bool,
+) -> Result<SubmitSm, BuildError> {
+    let esm = if part.udhi { ESM_UDHI } else { 0x00 };
+    let mut pdu = SubmitSm::builder()
+        .service_type(service.clone())
+        .source_addr_ton(Ton::from(source.ton))
+        .source_addr_npi(Npi::from(source.npi))
+        .source_addr(c_string("source_addr", &source.value)?)
+        .dest_addr_ton(Ton::from(destination.ton))
+        .dest_addr_npi(Npi::from(destination.npi))
+        .destination_addr(c_string("destination_addr", &destination.value)?)
+        .esm_class(EsmClass::from(esm))
+        .protocol_id(0)
+        .priority_flag(PriorityFlag::from(0))
+        .schedule_delivery_time(EmptyOrFullCOctetString::empty())
+        .validity_period(EmptyOrFullCOctetString::empty())
+        .registered_delivery(RegisteredDelivery::from(u8::from(registered_delivery)))
+        .replace_if_present_flag(ReplaceIfPresentFlag::from(0))
+        .data_coding(DataCoding::from(part.data_coding))
+        .sm_default_msg_id(0)
+        .short_message(short_message(&part.short_message)?)
+        .build();
+    if let Some(sar) = part.sar {
+        pdu.push_tlv(MessageSubmissionRequestTlvValue::SarMsgRefNum(
+            sar.reference,
+        ));
+        pdu.push_tlv(MessageSubmissionRequestTlvValue::SarTotalSegments(
+            sar.total,
+        ));
+        pdu.push_tlv(MessageSubmissionRequestTlvValue::SarSegmentSeqnum(sar.seq));
+    }
+    if let Some(payload) = &part.payload {
+        pdu.push_tlv(MessageSubmissionRequestTlvValue::MessagePayload(
+            MessagePayload::new(AnyOctetString::from_slice(payload)),
+        ));
+    }
+    Ok(pdu)
+}
+
+/// What a receipt `deliver_sm` carries in TLVs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptTlvs {
+    /// `receipted_message_id`.
+    pub message_id: String,
+    /// `message_state`.
+    pub message_state: u8,
+    /// `network_error_code` (network type, code).
+    pub network_error: Option<(u8, u16)>,
+}
+
+/// A `deliver_sm` (MO part or receipt).
+pub fn deliver_sm(
+    source: &Address,
+    destination: &Address,
+    esm_class: u8,
+    part: &EncodedPart,
+    receipt: Option<&ReceiptTlvs>,
+) -> Result<DeliverSm, BuildError> {
+    let mut pdu = DeliverSm::builder()
+        .service_type(ServiceType::default())
+        .source_addr_ton(Ton::from(source.ton))
+        .source_addr_npi(Npi::from(source.npi))
+        .source_addr(c_string("source_addr", &source.value)?)
+        .dest_addr_ton(Ton::from(destination.ton))
+        .dest_addr_npi(Npi::from(destination.npi))
+        .destination_addr(c_string("destination_addr", &destination.value)?)
+        .esm_class(EsmClass::from(
+            esm_class | if part.udhi { ESM_UDHI } else { 0 },
+        ))
+        .protocol_id(0)
+        .priority_flag(PriorityFlag::from(0))
+        .schedule_delivery_time(EmptyOrFullCOctetString::empty())
+        .validity_period(EmptyOrFullCOctetString::empty())
+        .registered_delivery(RegisteredDelivery::from(0))
+        .replace_if_present_flag(ReplaceIfPresentFlag::from(0))
+        .data_coding(DataCoding::from(part.data_coding))
+        .sm_default_msg_id(0)
+        .short_message(short_message(&part.short_message)?)
+        .build();
+    if let Some(sar) = part.sar {
+        pdu.push_tlv(MessageDeliveryRequestTlvValue::SarMsgRefNum(sar.reference));
+        pdu.push_tlv(MessageDeliveryRequestTlvValue::SarTotalSegments(sar.total));
+        pdu.push_tlv(MessageDeliveryRequestTlvValue::SarSegmentSeqnum(sar.seq));
+    }
+    if let Some(payload) = &part.payload {
+        pdu.push_tlv(MessageDeliveryRequestTlvValue::MessagePayload(
+            MessagePayload::new(AnyOctetString::from_slice(payload)),
+        ));
+    }
+    if let Some(receipt) = receipt {
+        pdu.push_tlv(MessageDeliveryRequestTlvValue::ReceiptedMessageId(
+            c_string("receipted_message_id", &receipt.message_id)?,
+        ));
+        pdu.push_tlv(MessageDeliveryRequestTlvValue::MessageState(
+            MessageState::from(receipt.message_state),
+        ));
+        if let Some((network_type, code)) = receipt.network_error {
+            pdu.push_tlv(MessageDeliveryRequestTlvValue::NetworkErrorCode(
+                NetworkErrorCode::new(ErrorCodeNetworkType::from(network_type), code),
+            ));
+        }
+    }
+    Ok(pdu)
+}
+
+/// The parts of a `submit_sm` or `deliver_sm` that matter to Hato, independent of the PDU
+/// type.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MessageView {
+    /// Source TON.
+    pub source_ton: u8,
+    /// Source NPI.
+    pub source_npi: u8,
+    /// Source address.
+    pub source: String,
+    /// Destination TON.
+    pub destination_ton: u8,
+    /// Destination NPI.
+    pub destination_npi: u8,
+    /// Destination address.
+    pub destination: String,
+    /// esm_class as a byte.
+    pub esm_class: u8,
+    /// registered_delivery as a byte.
+    pub registered_delivery: u8,
+    /// data_coding as a byte.
+    pub data_coding: u8,
+    /// short_message bytes.
+    pub short_message: Vec<u8>,
+    /// `message_payload` TLV bytes.
+    pub payload: Option<Vec<u8>>,
+    /// `sar_*` TLVs, when all three are present.
+    pub sar: Option<Concat>,
+    /// `receipted_message_id` TLV.
+    pub receipted_message_id: Option<String>,
+    /// `message_state` TLV.
+    pub message_state: Option<u8>,
+    /// `network_error_code` TLV.
+    pub network_error: Option<(u8, u16)>,
+}
+
+impl MessageView {
+    fn read_tlvs(&mut self, tlvs: &[Tlv]) {
+        let (mut reference, mut total, mut seq) = (None, None, None);
+        for value in tlvs.iter().filter_map(Tlv::value) {
+            match value {
+                TlvValue::MessagePayload(payload) => {
+                    self.payload = Some(payload.value.as_ref().to_vec());
+                }
+                TlvValue::SarMsgRefNum(r) => reference = Some(*r),
+                TlvValue::SarTotalSegments(t) => total = Some(*t),
+                TlvValue::SarSegmentSeqnum(s) => seq = Some(*s),
+                TlvValue::ReceiptedMessageId(id) => {
+                    self.receipted_message_id = Some(id.as_str().to_owned());
+                }
+                TlvValue::MessageState(state) => self.message_state = Some(u8::from(*state)),
+                TlvValue::NetworkErrorCode(code) => {
+                    self.network_error = Some((u8::from(code.network_type), code.error_code));
+                }
+                _ => {}
+            }
+        }
+        if let (Some(reference), Some(total), Some(seq)) = (reference, total, seq) {
+            self.sar = Some(Concat {
+                reference,
+                total,
+                seq,
+                scheme: ConcatScheme::Sar,
+            });
+        }
+    }
+
+    /// The view of a `deliver_sm`.
+    pub fn of_deliver_sm(pdu: &DeliverSm) -> Self {
+        let mut view = Self {
+            source_ton: u8::from(pdu.source_addr_ton),
+            source_npi: u8::from(pdu.source_addr_npi),
+            source: pdu.source_addr.as_str().to_owned(),
+            destination_ton: u8::from(pdu.dest_addr_ton),
+            destination_npi: u8::from(pdu.dest_addr_npi),
+            destination: pdu.destination_addr.as_str().to_owned(),
+            esm_class: u8::from(pdu.esm_class),
+            registered_delivery: u8::from(pdu.registered_delivery),
+            data_coding: u8::from(pdu.data_coding),
+            short_message: pdu.short_message().as_ref().to_vec(),
+            ..Self::default()
+        };
+        view.read_tlvs(pdu.tlvs());
+        view
+    }
+
+    /// The view of a `submit_sm`.
+    pub fn of_submit_sm(pdu: &SubmitSm) -> Self {
+        let mut view = Self {
+            source_ton: u8::from(pdu.source_addr_ton),
+            source_npi: u8::from(pdu.source_addr_npi),
+            source: pdu.source_addr.as_str().to_owned(),
+            destination_ton: u8::from(pdu.dest_addr_ton),
+            destination_npi: u8::from(pdu.dest_addr_npi),
+            destination: pdu.destination_addr.as_str().to_owned(),
+            esm_class: u8::from(pdu.esm_class),
+            registered_delivery: u8::from(pdu.registered_delivery),
+            data_coding: u8::from(pdu.data_coding),
+            short_message: pdu.short_message().as_ref().to_vec(),
+            ..Self::default()
+        };
+        view.read_tlvs(pdu.tlvs());
+        view
+    }
+
+    /// The text bytes (payload if present, else short_message without its UDH) and the
+    /// concatenation facts (UDH first, then SAR). A UDH that does not parse leaves the
+    /// whole short_message as text.
+    pub fn content(&self) -> (Option<Concat>, &[u8]) {
+        if let Some(payload) = &self.payload
+            && self.short_message.is_empty()
+        {
+            return (self.sar, payload);
+        }
+        if self.esm_class & ESM_UDHI != 0
+            && let Some((concat, body)) = crate::long_message::parse_udh(&self.short_message)
+        {
+            return (concat.or(self.sar), body);
+        }
+        (self.sar, &self.short_message)
+    }
+
+    /// Whether the esm_class or TLVs mark this as a delivery receipt.
+    pub fn is_receipt(&self) -> bool {
+        let message_type = self.esm_class & 0x3C;
+        message_type == ESM_DELIVERY_RECEIPT
+            || message_type == ESM_INTERMEDIATE
+            || self.receipted_message_id.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LongMessageMode;
+    use crate::long_message::{EncodeOptions, encode_message};
+
+    fn address(ton: u8, value: &str) -> Address {
+        Address {
+            ton,
+            npi: 1,
+            value: value.into(),
+        }
+    }
+
+    #[test]
+    fn submit_sm_sets_esm_class_explicitly() {
+        let part = EncodedPart {
+            short_message: b"hi".to_vec(),
+            udhi: false,
+            sar: None,
+            payload: None,
+            data_coding: 0,
+        };
+        let pdu = submit_sm(
+            &service_type("").unwrap(),
+            &address(5, "Hato"),
+            &address(1, "8190"),
+            &part,
+            true,
+        )
+        .unwrap();
+        assert_eq!(u8::from(pdu.esm_class), 0x00);
+        assert_eq!(u8::from(pdu.registered_delivery), 1);
+        let view = MessageView::of_submit_sm(&pdu);
+        assert_eq!(view.content(), (None, &b"hi"[..]));
+        assert!(!view.is_receipt());
+    }
+
+    #[test]
+    fn sar_and_udh_are_read_back() {
+        for mode in [
+            LongMessageMode::Sar,
+            LongMessageMode::Udh8,
+            LongMessageMode::Udh16,
+        ] {
+            let parts = encode_message(
+                &"x".repeat(300),
+                EncodeOptions {
+                    mode,
+                    data_coding_gsm7: 0,
+                    data_coding_ucs2: 8,
+                    reference: 300,
+                    units_per_part: None,
+                },
+            )
+            .unwrap();
+            let pdu =
+                deliver_sm(&address(1, "8190"), &address(3, "123"), 0, &parts[1], None).unwrap();
+            let view = MessageView::of_deliver_sm(&pdu);
+            let (concat, body) = view.content();
+            let concat = concat.unwrap();
+            assert_eq!((concat.total, concat.seq), (2, 2));
+            let per_part = if mode == LongMessageMode::Udh16 {
+                152
+            } else {
+                153
+            };
+            assert_eq!(body.len(), 300 - per_part);
+        }
+    }
+
+    #[test]
+    fn receipt_tlvs_are_read_back() {
+        let part = EncodedPart {
+            short_message: b"id:1 stat:DELIVRD".to_vec(),
+            udhi: false,
+            sar: None,
+            payload: None,
+            data_coding: 0,
+        };
+        let tlvs = ReceiptTlvs {
+            message_id: "ab".into(),
+            message_state: 2,
+            network_error: Some((3, 7)),
+        };
+        let pdu = deliver_sm(
+            &address(1, "8190"),
+            &address(5, "Hato"),
+            ESM_DELIVERY_RECEIPT,
+            &part,
+            Some(&tlvs),
+        )
+        .unwrap();
+        let view = MessageView::of_deliver_sm(&pdu);
+        assert!(view.is_receipt());
+        assert_eq!(view.receipted_message_id.as_deref(), Some("ab"));
+        assert_eq!(view.message_state, Some(2));
+        assert_eq!(view.network_error, Some((3, 7)));
+    }
+}

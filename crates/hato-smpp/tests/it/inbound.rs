@@ -1,0 +1,161 @@
+//! Inbound (MO) messages: single, multipart in any order with resent parts, every scheme,
+//! and deliver_sm_resp gated by the engine's ack.
+
+use std::time::Duration;
+
+use hato_smpp::LongMessageMode;
+use hato_smpp::simulator::{DeliverKind, MoMessage, PartOrder, SimulatorConfig};
+use hato_smpp::status::{ESME_ROK, ESME_RX_T_APPN};
+
+use crate::support::*;
+
+#[tokio::test]
+async fn single_mo_message() {
+    let mut h = start(SimulatorConfig::default(), |_| {}).await;
+    h.sim
+        .send_mo(MoMessage::new("+819011112222", "12345", "STOP"))
+        .unwrap();
+    let (message, ack) = h.inbound().await;
+    assert_eq!(
+        (
+            message.from.as_str(),
+            message.to.as_str(),
+            message.body.as_str(),
+            message.parts
+        ),
+        ("+819011112222", "12345", "STOP", 1)
+    );
+    assert_eq!(message.connector, "test");
+    ack.send(true).unwrap();
+    eventually("answered", || h.sim.stats().deliver_ok == 1).await;
+    h.sim
+        .send_mo(MoMessage::new("+819011112222", "12345", "配信停止"))
+        .unwrap();
+    let (message, ack) = h.inbound().await;
+    assert_eq!(message.body, "配信停止");
+    ack.send(true).unwrap();
+    h.stop().await;
+}
+
+async fn multipart(concat: LongMessageMode, body: &str, order: PartOrder) {
+    let mut h = start(SimulatorConfig::default(), |_| {}).await;
+    let mut mo = MoMessage::new("+819011112222", "12345", body);
+    mo.concat = concat;
+    mo.units_per_part = Some(10);
+    mo.order = order;
+    let sent = h.sim.send_mo(mo).unwrap();
+    let (message, ack) = h.inbound().await;
+    assert_eq!(message.body, body, "{concat:?}");
+    assert_eq!(
+        message.parts,
+        body.chars().count().div_ceil(10),
+        "{concat:?}"
+    );
+    // No part is answered until the whole message is stored.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(h.sim.deliver_responses().is_empty(), "{concat:?}");
+    ack.send(true).unwrap();
+    eventually("every part answered", || {
+        h.sim.deliver_responses().len() == sent
+    })
+    .await;
+    assert!(
+        h.sim
+            .deliver_responses()
+            .iter()
+            .all(|r| r.command_status == ESME_ROK)
+    );
+    h.expect_no_message_event(Duration::from_millis(50)).await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn multipart_out_of_order_in_every_scheme() {
+    let body = "Reply 1 to confirm, 2 to cancel, 3 to change the date.";
+    multipart(LongMessageMode::Udh8, body, PartOrder::Reversed).await;
+    multipart(
+        LongMessageMode::Udh16,
+        body,
+        PartOrder::Custom(vec![2, 0, 5, 1, 4, 3]),
+    )
+    .await;
+    multipart(LongMessageMode::Sar, body, PartOrder::Reversed).await;
+    multipart(
+        LongMessageMode::Udh8,
+        "予約を変更したいです。来週の火曜日は空いていますか？",
+        PartOrder::Custom(vec![2, 1, 0]),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_resent_part_is_counted_once() {
+    // Part 2 arrives twice; the message is still "abcdefghij" + "klmno", and both copies
+    // are answered.
+    multipart(
+        LongMessageMode::Udh8,
+        "abcdefghijklmnopqrst",
+        PartOrder::Custom(vec![1, 1, 0]),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn refused_mo_is_answered_with_a_temporary_error_and_redelivered() {
+    let mut h = start(
+        SimulatorConfig {
+            redeliver_after: Some(Duration::from_millis(20)),
+            ..SimulatorConfig::default()
+        },
+        |_| {},
+    )
+    .await;
+    let mut mo = MoMessage::new("+819011112222", "12345", "abcdefghijklmnopqrst");
+    mo.units_per_part = Some(10);
+    h.sim.send_mo(mo).unwrap();
+    let (message, ack) = h.inbound().await;
+    ack.send(false).unwrap();
+    eventually("both parts refused", || {
+        h.sim.deliver_responses().len() == 2
+    })
+    .await;
+    assert!(
+        h.sim
+            .deliver_responses()
+            .iter()
+            .all(|r| r.command_status == ESME_RX_T_APPN)
+    );
+    let (again, ack) = h.inbound().await;
+    assert_eq!(again.body, message.body);
+    ack.send(true).unwrap();
+    eventually("both parts accepted", || {
+        h.sim.deliver_responses().len() == 4
+    })
+    .await;
+    let responses = h.sim.deliver_responses();
+    assert!(responses[2..].iter().all(|r| r.command_status == ESME_ROK));
+    assert!(matches!(
+        responses[0].kind,
+        DeliverKind::Mo { parts: 2, .. }
+    ));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn an_incomplete_set_times_out_with_a_temporary_error() {
+    let mut h = start(SimulatorConfig::default(), |c| {
+        c.reassembly_timeout = Duration::from_millis(100)
+    })
+    .await;
+    let mut mo = MoMessage::new("+819011112222", "12345", "abcdefghijklmnopqrst");
+    mo.units_per_part = Some(10);
+    mo.order = PartOrder::Custom(vec![0]);
+    h.sim.send_mo(mo).unwrap();
+    eventually("the lone part answered", || {
+        h.sim.deliver_responses().len() == 1
+    })
+    .await;
+    assert_eq!(h.sim.deliver_responses()[0].command_status, ESME_RX_T_APPN);
+    h.expect_no_message_event(Duration::from_millis(50)).await;
+    h.stop().await;
+}
