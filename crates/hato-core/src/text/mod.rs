@@ -27,6 +27,7 @@ pub const DEFAULT_MAX_SEGMENTS: usize = 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Encoding {
     Gsm7,
     Ucs2,

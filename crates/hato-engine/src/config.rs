@@ -1,0 +1,64 @@
+//! Tuning for the workers. The binary fills it from `hato.toml`.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Messages claimed per dispatcher round.
+    pub dispatch_batch: usize,
+    /// Messages being submitted at once, across rounds.
+    pub dispatch_in_flight: usize,
+    /// How long a claimed job stays leased before another worker may take it.
+    pub lease: Duration,
+    /// Longest sleep when idle (new messages wake the dispatcher sooner).
+    pub idle_poll: Duration,
+    /// Delays between attempts after temporary carrier errors; one attempt more than entries.
+    pub retry_schedule: Vec<Duration>,
+    /// Delay before trying again when no carrier is available; such waits never fail a message.
+    pub unavailable_retry: Duration,
+    /// Reports applied per transaction.
+    pub receipt_batch: usize,
+    pub webhooks: WebhookConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// Delays between attempts; the delivery gives up after `retry_schedule.len() + 1` attempts.
+    pub retry_schedule: Vec<Duration>,
+    /// Each delay is spread by up to ± this fraction, so retries of many events do not align.
+    pub jitter: f64,
+    pub timeout: Duration,
+    /// Deliveries in flight at once.
+    pub concurrency: usize,
+    /// The longest `Retry-After` honoured.
+    pub max_retry_after: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            dispatch_batch: 200,
+            dispatch_in_flight: 4000,
+            lease: Duration::from_secs(60),
+            idle_poll: Duration::from_millis(500),
+            retry_schedule: [1, 5, 30, 120, 600, 1800].map(Duration::from_secs).to_vec(),
+            unavailable_retry: Duration::from_secs(2),
+            receipt_batch: 1000,
+            webhooks: WebhookConfig::default(),
+        }
+    }
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            retry_schedule: [5, 60, 300, 1800, 7200, 28800]
+                .map(Duration::from_secs)
+                .to_vec(),
+            jitter: 0.2,
+            timeout: Duration::from_secs(10),
+            concurrency: 64,
+            max_retry_after: Duration::from_secs(24 * 3600),
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! Hato's workers: everything that does I/O on behalf of stored messages.
+//!
+//! - [`dispatcher`]: claims queued messages lane by lane and submits them through a [`Carrier`],
+//!   recording each outcome (sent, retry, failed, expired) in batches.
+//! - [`receipts`]: applies delivery reports coming back from carriers, acknowledging each to the
+//!   carrier only once it is stored.
+//! - [`webhooks`]: delivers signed status callbacks with retries.
+//! - [`simulated`]: the in-process simulated carrier.
+//!
+//! The API never talks to a carrier: it stores and enqueues, then [`Engine::notify_dispatch`]
+//! wakes the dispatcher.
+
+pub mod carrier;
+pub mod clock;
+pub mod config;
+pub mod dispatcher;
+pub mod metrics_task;
+pub mod receipts;
+pub mod retry;
+pub mod router;
+pub mod simulated;
+pub mod webhooks;
+
+pub use carrier::{
+    Carrier, CarrierEvent, DeliveryOutcome, DeliveryReport, OutboundSms, SubmitOutcome,
+};
+pub use config::{EngineConfig, WebhookConfig};
+pub use router::Router;
+
+use std::sync::Arc;
+
+use hato_store::Store;
+use tokio::sync::{Notify, mpsc};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+/// The running workers. Dropping it does not stop them: cancel the shutdown token and await
+/// [`Engine::stopped`].
+#[derive(Clone)]
+pub struct Engine {
+    dispatch_wakeup: Arc<Notify>,
+    router: Arc<Router>,
+    tracker: TaskTracker,
+}
+
+impl Engine {
+    /// Starts the dispatcher, the receipt handler, the webhook sender and the metrics sampler.
+    /// `events` is the receiving end of the channel the carriers report on.
+    pub fn start(
+        store: Store,
+        config: EngineConfig,
+        router: Router,
+        events: mpsc::Receiver<CarrierEvent>,
+        shutdown: CancellationToken,
+    ) -> Engine {
+        let tracker = TaskTracker::new();
+        let dispatch_wakeup = Arc::new(Notify::new());
+        let router = Arc::new(router);
+        let config = Arc::new(config);
+        tracker.spawn(dispatcher::run(
+            store.clone(),
+            config.clone(),
+            router.clone(),
+            dispatch_wakeup.clone(),
+            shutdown.clone(),
+        ));
+        tracker.spawn(receipts::run(
+            store.clone(),
+            config.clone(),
+            events,
+            shutdown.clone(),
+        ));
+        tracker.spawn(webhooks::run(
+            store.clone(),
+            config.clone(),
+            shutdown.clone(),
+        ));
+        tracker.spawn(metrics_task::run(store, shutdown));
+        tracker.close();
+        Engine {
+            dispatch_wakeup,
+            router,
+            tracker,
+        }
+    }
+
+    /// Tells the dispatcher that new messages are waiting.
+    pub fn notify_dispatch(&self) {
+        self.dispatch_wakeup.notify_one();
+    }
+
+    /// The carrier connections, for status pages.
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// Resolves when every worker has finished after shutdown: in-flight submissions recorded,
+    /// reports applied.
+    pub async fn stopped(&self) {
+        self.tracker.wait().await;
+    }
+}

@@ -1,0 +1,52 @@
+//! Samples what only the database knows (queue depth and age) into gauges.
+
+use std::time::Duration;
+
+use hato_core::MessageKind;
+use hato_store::Store;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::now_ms;
+
+pub(crate) async fn run(store: Store, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        sample(&store).await;
+    }
+}
+
+/// Reads the queue depths once and publishes them.
+pub async fn sample(store: &Store) {
+    let now = now_ms();
+    match store.queue_depths(now).await {
+        Ok(depths) => {
+            let dispatch_lanes =
+                MessageKind::ALL.map(|kind| ("dispatch", kind.lane(), kind.as_str()));
+            for (queue, lane, lane_name) in dispatch_lanes
+                .into_iter()
+                .chain([("webhook", 0, "default")])
+            {
+                let depth = depths.iter().find(|d| d.queue == queue && d.lane == lane);
+                let ready = depth.map_or(0, |d| d.ready);
+                let delayed = depth.map_or(0, |d| d.delayed);
+                let age = depth
+                    .and_then(|d| d.oldest_ready_at)
+                    .map_or(0.0, |at| (now - at).max(0) as f64 / 1000.0);
+                metrics::gauge!("hato_queue_ready", "queue" => queue, "lane" => lane_name)
+                    .set(ready as f64);
+                metrics::gauge!("hato_queue_delayed", "queue" => queue, "lane" => lane_name)
+                    .set(delayed as f64);
+                metrics::gauge!("hato_queue_oldest_age_seconds", "queue" => queue, "lane" => lane_name).set(age);
+            }
+        }
+        Err(error) => tracing::warn!(error = ?error, "sampling queue depth failed"),
+    }
+    if let Ok(unmatched) = store.unmatched_receipt_count().await {
+        metrics::gauge!("hato_receipts_unmatched").set(unmatched as f64);
+    }
+}

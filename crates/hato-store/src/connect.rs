@@ -1,0 +1,143 @@
+//! Opening the pools, per-connection settings and migrations.
+
+use std::{sync::Arc, time::Duration};
+
+use sqlx::{
+    Executor,
+    any::{AnyPoolOptions, install_default_drivers},
+    migrate::Migrator,
+};
+use tokio::sync::mpsc;
+
+use crate::{Inner, Result, Store, StoreError, group_commit};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Which database the store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Self::Postgres)
+        } else {
+            Err(StoreError::UnsupportedUrl(url.to_owned()))
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// Tuning for the pools.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Connections for reads (SQLite) or for everything (PostgreSQL).
+    pub max_connections: u32,
+    /// Most single-message inserts committed in one transaction.
+    pub group_commit_max: usize,
+    /// `PRAGMA synchronous`: `FULL` survives power loss, `NORMAL` only process crashes.
+    pub sqlite_synchronous_full: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            group_commit_max: 512,
+            sqlite_synchronous_full: true,
+        }
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and brings its schema up to date.
+    pub async fn open(url: &str, options: StoreOptions) -> Result<Store> {
+        install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        let (read, write) = match backend {
+            Backend::Sqlite => {
+                let url = sqlite_url(url);
+                let synchronous = if options.sqlite_synchronous_full {
+                    "FULL"
+                } else {
+                    "NORMAL"
+                };
+                let setup = format!(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
+                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -16000;"
+                );
+                let pool_options = |max: u32| {
+                    let setup = setup.clone();
+                    AnyPoolOptions::new()
+                        .max_connections(max)
+                        .min_connections(1)
+                        .acquire_timeout(Duration::from_secs(30))
+                        .after_connect(move |conn, _meta| {
+                            let setup = setup.clone();
+                            Box::pin(async move {
+                                conn.execute(sqlx::AssertSqlSafe(setup)).await?;
+                                Ok(())
+                            })
+                        })
+                };
+                // One writer: SQLite serialises writers anyway, and a single connection
+                // turns lock contention into an orderly queue instead of SQLITE_BUSY.
+                let write = pool_options(1).connect(&url).await?;
+                SQLITE_MIGRATIONS.run(&write).await?;
+                let read = pool_options(options.max_connections.max(1))
+                    .connect(&url)
+                    .await?;
+                (read, write)
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(options.max_connections.max(2))
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect(url)
+                    .await?;
+                POSTGRES_MIGRATIONS.run(&pool).await?;
+                (pool.clone(), pool)
+            }
+        };
+        let (inserts, receiver) = mpsc::channel(options.group_commit_max * 4);
+        let store = Store {
+            inner: Arc::new(Inner {
+                backend,
+                read,
+                write,
+                inserts,
+            }),
+        };
+        // The task holds only the pool, not the store, so it ends when the last store handle
+        // (and with it the sender) is dropped.
+        group_commit::spawn(
+            store.inner.write.clone(),
+            receiver,
+            options.group_commit_max,
+        );
+        Ok(store)
+    }
+}
+
+/// `sqlite://path` opens read-write but does not create the file; make creation the default.
+fn sqlite_url(url: &str) -> String {
+    if url.contains("mode=") || url.contains(":memory:") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}

@@ -1,0 +1,201 @@
+//! The durable job queue: jobs claimed by lease, lanes claimed in priority order.
+//!
+//! A job is leased, not removed, when claimed: a worker that dies leaves a lease that expires
+//! and the job is claimed again, so nothing accepted is lost (at-least-once). PostgreSQL claims
+//! with `FOR UPDATE SKIP LOCKED` so several nodes can share a queue; SQLite has one writer and
+//! needs no row locks.
+
+use sqlx::{AnyConnection, Row};
+
+use crate::{Backend, Result, Store, sql::placeholder_list};
+
+/// Which worker a job is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Queue {
+    /// Send a message to a carrier; `ref_id` is the message id.
+    Dispatch,
+    /// Deliver a webhook; `ref_id` is the delivery id.
+    Webhook,
+}
+
+impl Queue {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dispatch => "dispatch",
+            Self::Webhook => "webhook",
+        }
+    }
+}
+
+/// A job this worker now holds the lease of.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    pub id: i64,
+    pub ref_id: String,
+    /// Claims so far, this one included.
+    pub attempts: i64,
+}
+
+/// How many jobs wait in one lane, and since when the oldest is due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaneDepth {
+    pub queue: String,
+    pub lane: i64,
+    pub ready: i64,
+    pub delayed: i64,
+    pub oldest_ready_at: Option<i64>,
+}
+
+pub(crate) async fn claim(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    queue: Queue,
+    now: i64,
+    lease_until: i64,
+    limit: usize,
+) -> Result<Vec<ClaimedJob>> {
+    let lock = match backend {
+        Backend::Sqlite => "",
+        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+    };
+    let sql = format!(
+        "UPDATE jobs SET lease_until = $1, attempts = attempts + 1 WHERE id IN (\
+           SELECT id FROM jobs WHERE queue = $2 AND run_at <= $3 AND lease_until <= $3 \
+           ORDER BY lane, run_at, id LIMIT $4{lock}) \
+         RETURNING id, ref_id, attempts"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(lease_until)
+        .bind(queue.as_str())
+        .bind(now)
+        .bind(limit as i64)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut jobs = rows
+        .iter()
+        .map(|row| {
+            Ok(ClaimedJob {
+                id: row.try_get("id")?,
+                ref_id: row.try_get("ref_id")?,
+                attempts: row.try_get("attempts")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    // RETURNING gives no order guarantee; keep claim order stable for callers.
+    jobs.sort_by_key(|job| job.id);
+    Ok(jobs)
+}
+
+pub(crate) async fn enqueue(
+    conn: &mut AnyConnection,
+    queue: Queue,
+    lane: i64,
+    run_at: i64,
+    ref_id: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO jobs (queue, lane, run_at, ref_id, created_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (queue, ref_id) DO NOTHING",
+    )
+    .bind(queue.as_str())
+    .bind(lane)
+    .bind(run_at)
+    .bind(ref_id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn delete(conn: &mut AnyConnection, ids: &[i64]) -> Result<()> {
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "DELETE FROM jobs WHERE id IN ({})",
+            placeholder_list(1, chunk.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn reschedule(conn: &mut AnyConnection, id: i64, run_at: i64) -> Result<()> {
+    sqlx::query("UPDATE jobs SET run_at = $1, lease_until = 0 WHERE id = $2")
+        .bind(run_at)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn uncount_attempt(conn: &mut AnyConnection, id: i64) -> Result<()> {
+    sqlx::query("UPDATE jobs SET attempts = attempts - 1 WHERE id = $1 AND attempts > 0")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Releases every lease, so jobs held by a process that died are claimed again at once.
+    /// Only valid while one node owns the queue (the single-node deployment).
+    pub async fn release_all_leases(&self) -> Result<u64> {
+        let done = sqlx::query("UPDATE jobs SET lease_until = 0 WHERE lease_until > 0")
+            .execute(self.write())
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Claims up to `limit` due jobs of `queue`, lanes in priority order.
+    pub async fn claim_jobs(
+        &self,
+        queue: Queue,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> Result<Vec<ClaimedJob>> {
+        let mut tx = self.write().begin().await?;
+        let jobs = claim(&mut tx, self.backend(), queue, now, lease_until, limit).await?;
+        tx.commit().await?;
+        Ok(jobs)
+    }
+
+    /// The earliest time a job of `queue` becomes due, so idle workers can sleep until then.
+    pub async fn next_job_due(&self, queue: Queue) -> Result<Option<i64>> {
+        let row = sqlx::query("SELECT MIN(CASE WHEN lease_until > run_at THEN lease_until ELSE run_at END) AS due FROM jobs WHERE queue = $1")
+            .bind(queue.as_str())
+            .fetch_one(self.read())
+            .await?;
+        Ok(row.try_get::<Option<i64>, _>("due")?)
+    }
+
+    /// Jobs waiting per queue and lane: ready now, delayed (scheduled or backing off), and how
+    /// long the oldest ready one has waited.
+    pub async fn queue_depths(&self, now: i64) -> Result<Vec<LaneDepth>> {
+        let rows = sqlx::query(
+            "SELECT queue, lane, \
+               COUNT(CASE WHEN run_at <= $1 THEN 1 END) AS ready, \
+               COUNT(CASE WHEN run_at > $1 THEN 1 END) AS delayed, \
+               MIN(CASE WHEN run_at <= $1 THEN run_at END) AS oldest \
+             FROM jobs GROUP BY queue, lane ORDER BY queue, lane",
+        )
+        .bind(now)
+        .fetch_all(self.read())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(LaneDepth {
+                    queue: row.try_get("queue")?,
+                    lane: row.try_get("lane")?,
+                    ready: row.try_get("ready")?,
+                    delayed: row.try_get("delayed")?,
+                    oldest_ready_at: row.try_get("oldest")?,
+                })
+            })
+            .collect()
+    }
+}

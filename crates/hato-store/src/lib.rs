@@ -1,0 +1,77 @@
+//! Hato's persistence: one store over SQLite (the embedded default) and PostgreSQL.
+//!
+//! This is the only crate that writes SQL. Queries go through `sqlx::Any` with `$n`
+//! placeholders so the same statement runs on both backends; where the backends differ (the
+//! queue claim) the statement is chosen per [`Backend`]. Times are unix milliseconds, ids and
+//! JSON are text.
+//!
+//! SQLite allows one writer at a time, so writes go through a pool of one connection and
+//! single-message inserts are grouped into shared transactions by the [`group_commit`] task;
+//! reads use a separate pool. On PostgreSQL both pools are the same.
+
+mod accounts;
+mod connect;
+mod error;
+mod group_commit;
+mod jobs;
+mod messages;
+mod rows;
+mod sql;
+mod transitions;
+mod webhooks;
+
+pub use accounts::{Account, ApiKeyRecord, AuthenticatedKey};
+pub use connect::{Backend, StoreOptions};
+pub use error::StoreError;
+pub use jobs::{ClaimedJob, LaneDepth, Queue};
+pub use messages::{
+    BatchInsert, DispatchJob, InsertOutcome, MessageFilter, NewMessage, ReceiptOutcome,
+    ReceiptUpdate, SubmitResult,
+};
+pub use webhooks::{NewAttempt, WebhookAttempt, WebhookAttemptOutcome, WebhookDelivery};
+
+use std::sync::Arc;
+
+use sqlx::AnyPool;
+use tokio::sync::mpsc;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Backend,
+    read: AnyPool,
+    write: AnyPool,
+    inserts: mpsc::Sender<group_commit::InsertRequest>,
+}
+
+impl Store {
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    fn read(&self) -> &AnyPool {
+        &self.inner.read
+    }
+
+    fn write(&self) -> &AnyPool {
+        &self.inner.write
+    }
+
+    /// Whether the database answers a trivial query (for `/readyz`).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(self.read()).await?;
+        Ok(())
+    }
+
+    /// Closes both pools after in-flight statements finish.
+    pub async fn close(&self) {
+        self.inner.write.close().await;
+        self.inner.read.close().await;
+    }
+}

@@ -1,0 +1,46 @@
+//! Small helpers for building statements that run on both backends.
+
+use std::fmt::Write;
+
+/// `$start, $start+1, …` for `count` values, for `IN (…)` lists.
+pub(crate) fn placeholder_list(start: usize, count: usize) -> String {
+    let mut out = String::with_capacity(count * 4);
+    for i in 0..count {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "${}", start + i);
+    }
+    out
+}
+
+/// `($1,…,$cols),($cols+1,…)` for a multi-row `INSERT … VALUES`.
+pub(crate) fn values_rows(rows: usize, cols: usize) -> String {
+    let mut out = String::with_capacity(rows * cols * 5);
+    for row in 0..rows {
+        if row > 0 {
+            out.push(',');
+        }
+        out.push('(');
+        out.push_str(&placeholder_list(row * cols + 1, cols));
+        out.push(')');
+    }
+    out
+}
+
+/// Rows per multi-row INSERT: below both backends' bind-parameter limits (SQLite 32,766,
+/// PostgreSQL 65,535) with room to spare.
+pub(crate) fn rows_per_statement(cols: usize) -> usize {
+    (16_000 / cols).clamp(1, 500)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_placeholders() {
+        assert_eq!(placeholder_list(3, 3), "$3,$4,$5");
+        assert_eq!(values_rows(2, 2), "($1,$2),($3,$4)");
+    }
+}
