@@ -21,6 +21,7 @@
 //! [`message_id_candidates`].
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod address;
 pub mod codec;

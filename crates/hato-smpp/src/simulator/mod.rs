@@ -416,8 +416,10 @@ struct Shared {
     pending: Mutex<HashMap<(u64, u32), Deliverable>>,
     held: Mutex<VecDeque<Deliverable>>,
     receipts: mpsc::UnboundedSender<(Instant, Deliverable, Option<u64>)>,
-    first_submit: Mutex<Option<Instant>>,
-    last_submit: Mutex<Option<Instant>>,
+    started: Instant,
+    /// Nanoseconds after `started` of the first and last submit, plus one (0 = none yet).
+    first_submit: AtomicU64,
+    last_submit: AtomicU64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -460,8 +462,9 @@ impl Simulator {
             pending: Mutex::new(HashMap::new()),
             held: Mutex::new(VecDeque::new()),
             receipts,
-            first_submit: Mutex::new(None),
-            last_submit: Mutex::new(None),
+            started: Instant::now(),
+            first_submit: AtomicU64::new(0),
+            last_submit: AtomicU64::new(0),
         });
         let tracker = TaskTracker::new();
         tracker.spawn(accept_loop(Arc::clone(&shared), listener, tracker.clone()));
@@ -553,13 +556,12 @@ impl Simulator {
         let c = &self.shared.counters;
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let submits = load(&c.submits);
-        let first = *lock(&self.shared.first_submit);
-        let last = *lock(&self.shared.last_submit);
-        let submit_rate = match (first, last) {
-            (Some(first), Some(last)) if last > first && submits > 1 => {
-                (submits - 1) as f64 / (last - first).as_secs_f64()
-            }
-            _ => 0.0,
+        let first = self.shared.first_submit.load(Ordering::Relaxed);
+        let last = self.shared.last_submit.load(Ordering::Relaxed);
+        let submit_rate = if first > 0 && last > first && submits > 1 {
+            (submits - 1) as f64 / Duration::from_nanos(last - first).as_secs_f64()
+        } else {
+            0.0
         };
         SimulatorStats {
             bound: lock(&self.shared.sessions).len(),
@@ -633,6 +635,14 @@ fn handset_address(value: &str) -> Address {
 }
 
 impl Shared {
+    fn submit_seen(&self, now: Instant) {
+        let nanos = now.saturating_duration_since(self.started).as_nanos() as u64 + 1;
+        let _ = self
+            .first_submit
+            .compare_exchange(0, nanos, Ordering::Relaxed, Ordering::Relaxed);
+        self.last_submit.fetch_max(nanos, Ordering::Relaxed);
+    }
+
     fn has_receiver(&self, system_id: Option<&str>) -> bool {
         lock(&self.sessions)
             .values()

@@ -246,8 +246,7 @@ impl Connection {
         let counters = &shared.counters;
         let now = Instant::now();
         counters.submits.fetch_add(1, Ordering::Relaxed);
-        lock(&shared.first_submit).get_or_insert(now);
-        *lock(&shared.last_submit) = Some(now);
+        shared.submit_seen(now);
         let outstanding = self.outstanding.fetch_add(1, Ordering::Relaxed) + 1;
         counters
             .max_outstanding

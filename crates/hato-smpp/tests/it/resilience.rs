@@ -146,8 +146,9 @@ fn pdu(command_id: u32, status: u32, sequence: u32, body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A hand-written SMSC: binds the connector, sends an unknown PDU, a broken deliver_sm, then
-/// garbage framing; the connector must answer the first two and reconnect after the third.
+/// A hand-written SMSC: binds the connector, sends an enquire_link, an unknown PDU, a broken
+/// deliver_sm, then garbage framing; the connector must answer the first three and reconnect
+/// after the last.
 #[tokio::test]
 async fn the_connector_survives_garbage_from_the_smsc() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -166,6 +167,12 @@ async fn the_connector_survives_garbage_from_the_smsc() {
         .await
         .unwrap();
     eventually("bound", || connector.snapshot().binds_up == 1).await;
+
+    // enquire_link from the SMSC is answered.
+    smsc.write_all(&pdu(0x0000_0015, 0, 76, &[])).await.unwrap();
+    let answer = guarded(read_pdu(&mut smsc)).await;
+    assert_eq!(&answer[..4], &0x8000_0015u32.to_be_bytes());
+    assert_eq!(&answer[8..12], &76u32.to_be_bytes());
 
     smsc.write_all(&pdu(0x0000_0999, 0, 77, &[])).await.unwrap();
     let nack = guarded(read_pdu(&mut smsc)).await;
