@@ -59,6 +59,7 @@ async fn main() {
                         destination: PhoneNumber::from_trusted("+819012345678".into()),
                         body: "Your code is 123456".into(),
                         request_receipt: false,
+                        validity: None,
                     };
                     if matches!(connector.submit(sms).await, SubmitOutcome::Accepted { .. }) {
                         accepted += 1;

@@ -249,6 +249,7 @@ impl Connector {
                 reason,
                 throttled,
                 accepted_ids: ids,
+                retry_after: throttled.then_some(self.shared.config.throttle_pause),
             },
             Some(SubmitOutcome::Unavailable { reason }) if !ids.is_empty() => {
                 retry(None, reason, false)
@@ -273,6 +274,7 @@ impl Connector {
         let source = source_address(&sms.source, config.source_ton_npi);
         let destination = destination_address(&sms.destination, config.destination_ton_npi);
         let receipt = config.registered_delivery && sms.request_receipt;
+        let validity = sms.validity.map(pdu::relative_validity);
         parts
             .iter()
             .map(|part| {
@@ -282,6 +284,7 @@ impl Connector {
                     &destination,
                     part,
                     receipt,
+                    validity.as_deref(),
                 )
             })
             .collect::<Result<Vec<_>, _>>()
@@ -326,6 +329,12 @@ impl Connector {
             }
         }
         Err("no bind is up")
+    }
+
+    /// Whether a transmitting session is bound, so [`Connector::submit`] can send now.
+    pub fn is_ready(&self) -> bool {
+        !self.shared.shutdown.is_cancelled()
+            && self.shared.stats.transmitters_up.load(Ordering::Relaxed) > 0
     }
 
     /// Counters and state right now.
@@ -374,6 +383,7 @@ fn retry(command_status: Option<u32>, reason: String, throttled: bool) -> Submit
         reason,
         throttled,
         accepted_ids: Vec::new(),
+        retry_after: None,
     }
 }
 

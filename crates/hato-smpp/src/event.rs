@@ -18,6 +18,9 @@ pub struct OutboundSms {
     /// Whether to ask for a delivery receipt (also needs
     /// [`ConnectorConfig::registered_delivery`](crate::ConnectorConfig::registered_delivery)).
     pub request_receipt: bool,
+    /// How long the SMSC may keep trying (sent as a relative `validity_period`, capped at
+    /// 99 days); `None` leaves it to the SMSC's default.
+    pub validity: Option<std::time::Duration>,
 }
 
 /// What became of a [`Connector::submit`](crate::Connector::submit).
@@ -39,6 +42,8 @@ pub enum SubmitOutcome {
         throttled: bool,
         /// Ids of the parts the SMSC did accept.
         accepted_ids: Vec<String>,
+        /// When throttled: the pause the connector itself observes before sending again.
+        retry_after: Option<std::time::Duration>,
     },
     /// A permanent failure: the SMSC (or the connector, before sending) refused the message.
     Rejected {

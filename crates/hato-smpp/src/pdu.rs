@@ -57,14 +57,38 @@ pub fn service_type(value: &str) -> Result<ServiceType, BuildError> {
     Ok(ServiceType::new(c_string("service_type", value)?))
 }
 
-/// A `submit_sm` for one encoded part.
+/// A relative `validity_period` (SMPP 3.4 §7.1.1: `YYMMDDhhmmss000R`), capped at 99 days.
+pub fn relative_validity(validity: std::time::Duration) -> String {
+    let secs = validity.as_secs().min(99 * 86_400 + 86_399);
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    format!(
+        "0000{:02}{:02}{:02}{:02}000R",
+        days,
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// A `submit_sm` for one encoded part; `validity` is a `validity_period` string (absolute or
+/// relative, 16 characters) or `None` for the SMSC default.
 pub fn submit_sm(
     service: &ServiceType,
     source: &Address,
     destination: &Address,
     part: &EncodedPart,
     registered_delivery: bool,
+    validity: Option<&str>,
 ) -> Result<SubmitSm, BuildError> {
+    let validity_period = match validity {
+        None => EmptyOrFullCOctetString::empty(),
+        Some(v) => {
+            EmptyOrFullCOctetString::from_string(v.to_owned()).map_err(|e| BuildError::Field {
+                field: "validity_period",
+                reason: format!("{e:?}"),
+            })?
+        }
+    };
     let esm = if part.udhi { ESM_UDHI } else { 0x00 };
     let mut pdu = SubmitSm::builder()
         .service_type(service.clone())
@@ -78,7 +102,7 @@ pub fn submit_sm(
         .protocol_id(0)
         .priority_flag(PriorityFlag::from(0))
         .schedule_delivery_time(EmptyOrFullCOctetString::empty())
-        .validity_period(EmptyOrFullCOctetString::empty())
+        .validity_period(validity_period)
         .registered_delivery(RegisteredDelivery::from(u8::from(registered_delivery)))
         .replace_if_present_flag(ReplaceIfPresentFlag::from(0))
         .data_coding(DataCoding::from(part.data_coding))
@@ -328,6 +352,7 @@ mod tests {
             &address(1, "8190"),
             &part,
             true,
+            None,
         )
         .unwrap();
         assert_eq!(u8::from(pdu.esm_class), 0x00);
@@ -335,6 +360,41 @@ mod tests {
         let view = MessageView::of_submit_sm(&pdu);
         assert_eq!(view.content(), (None, &b"hi"[..]));
         assert!(!view.is_receipt());
+    }
+
+    #[test]
+    fn relative_validity_periods() {
+        use std::time::Duration;
+        assert_eq!(
+            relative_validity(Duration::from_secs(3661)),
+            "000000010101000R"
+        );
+        assert_eq!(
+            relative_validity(Duration::from_secs(2 * 86_400 + 30)),
+            "000002000030000R"
+        );
+        assert_eq!(
+            relative_validity(Duration::from_secs(10_000 * 86_400)),
+            "000099235959000R"
+        );
+        let part = EncodedPart {
+            short_message: b"hi".to_vec(),
+            udhi: false,
+            sar: None,
+            payload: None,
+            data_coding: 0,
+        };
+        let validity = relative_validity(Duration::from_secs(600));
+        let pdu = submit_sm(
+            &service_type("").unwrap(),
+            &address(5, "Hato"),
+            &address(1, "8190"),
+            &part,
+            false,
+            Some(&validity),
+        )
+        .unwrap();
+        assert_eq!(pdu.validity_period.as_str(), "000000001000000R");
     }
 
     #[test]

@@ -37,6 +37,7 @@ async fn binds_as_transceiver_and_reports_it() {
         (1, 1, 1)
     );
     assert_eq!(h.sim.stats().bound, 1);
+    assert!(h.connector.is_ready());
     h.stop().await;
 }
 
@@ -84,6 +85,7 @@ async fn bad_credentials_are_rejected_and_submits_are_unavailable() {
     eventually("a refused bind", || sim.stats().binds_rejected >= 2).await;
     let snapshot = connector.snapshot();
     assert_eq!(snapshot.binds_up, 0);
+    assert!(!connector.is_ready());
     assert!(snapshot.last_error.unwrap().contains("ESME_RINVPASWD"));
     match connector.submit(sms("hello")).await {
         SubmitOutcome::Unavailable { reason } => assert!(reason.contains("no bind")),

@@ -175,10 +175,12 @@ async fn throttling_is_retryable_and_slows_the_connector() {
         SubmitOutcome::Retry {
             command_status,
             throttled,
+            retry_after,
             ..
         } => {
             assert_eq!(command_status, Some(ESME_RTHROTTLED));
             assert!(throttled);
+            assert_eq!(retry_after, Some(Duration::from_millis(300)));
         }
         other => panic!("{other:?}"),
     }

@@ -137,6 +137,7 @@ pub fn sms(body: &str) -> OutboundSms {
         destination: PhoneNumber::from_trusted("+819012345678".into()),
         body: body.into(),
         request_receipt: true,
+        validity: None,
     }
 }
 
