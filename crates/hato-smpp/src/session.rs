@@ -129,13 +129,13 @@ struct Inflight {
 /// A bound session, ready to run.
 pub(crate) struct Session {
     shared: Arc<Shared>,
-    role: Role,
     slot: Option<usize>,
     reader: FramedRead<OwnedReadHalf, PduCodec>,
     writer: mpsc::UnboundedSender<Out>,
     writer_task: JoinHandle<()>,
     writer_done: bool,
     next_sequence: u32,
+    requests: Option<mpsc::Receiver<SubmitRequest>>,
 }
 
 fn bind_pdu(shared: &Shared, role: Role) -> Result<Pdu, SessionError> {
@@ -253,16 +253,28 @@ pub(crate) async fn connect_and_bind(
     }
     let (writer, rx) = mpsc::unbounded_channel();
     let writer_task = tokio::spawn(write_loop(sink, rx));
+    // Publish the transmitter before anyone hears it is bound.
+    let mut requests = None;
+    if let (true, Some(slot)) = (role.transmits(), slot) {
+        let window = Arc::new(Semaphore::new(config.window));
+        let (tx, rx) = mpsc::channel(config.window);
+        shared.slots[slot].set(Some(BindHandle {
+            requests: tx,
+            window,
+        }));
+        shared.stats.transmitters_up.fetch_add(1, Ordering::Relaxed);
+        requests = Some(rx);
+    }
     info!(connector = %config.name, role = role.as_str(), %address, "bound");
     Ok(Session {
         shared,
-        role,
         slot,
         reader,
         writer,
         writer_task,
         writer_done: false,
         next_sequence: 2,
+        requests,
     })
 }
 
@@ -285,17 +297,7 @@ impl Session {
     pub(crate) async fn run(mut self) -> Result<(), SessionError> {
         let shared = Arc::clone(&self.shared);
         let config = &shared.config;
-        let mut requests = None;
-        if let (true, Some(slot)) = (self.role.transmits(), self.slot) {
-            let window = Arc::new(Semaphore::new(config.window));
-            let (tx, rx) = mpsc::channel(config.window);
-            shared.slots[slot].set(Some(BindHandle {
-                requests: tx,
-                window,
-            }));
-            shared.stats.transmitters_up.fetch_add(1, Ordering::Relaxed);
-            requests = Some(rx);
-        }
+        let mut requests = self.requests.take();
         let mut inflight: HashMap<u32, Inflight> = HashMap::new();
         let result = self.run_loop(&mut requests, &mut inflight).await;
 
