@@ -297,21 +297,22 @@ impl MessageView {
         view
     }
 
-    /// The text bytes (payload if present, else short_message without its UDH) and the
-    /// concatenation facts (UDH first, then SAR). A UDH that does not parse leaves the
-    /// whole short_message as text.
+    /// The text bytes (message_payload if present and short_message empty, else
+    /// short_message) without their UDH, and the concatenation facts (UDH first, then SAR).
+    /// With the UDHI flag the header opens whichever field carries the text: SMSCs put
+    /// concatenated parts in message_payload too. A UDH that does not parse leaves the
+    /// whole field as text.
     pub fn content(&self) -> (Option<Concat>, &[u8]) {
-        if let Some(payload) = &self.payload
-            && self.short_message.is_empty()
-        {
-            return (self.sar, payload);
-        }
+        let user_data = match &self.payload {
+            Some(payload) if self.short_message.is_empty() => payload.as_slice(),
+            _ => self.short_message.as_slice(),
+        };
         if self.esm_class & ESM_UDHI != 0
-            && let Some((concat, body)) = crate::long_message::parse_udh(&self.short_message)
+            && let Some((concat, body)) = crate::long_message::parse_udh(user_data)
         {
             return (concat.or(self.sar), body);
         }
-        (self.sar, &self.short_message)
+        (self.sar, user_data)
     }
 
     /// Whether the esm_class or TLVs mark this as a delivery receipt.
@@ -428,6 +429,27 @@ mod tests {
             };
             assert_eq!(body.len(), 300 - per_part);
         }
+    }
+
+    #[test]
+    fn a_udh_in_message_payload_is_read() {
+        // A part in message_payload behind a UDH (UDHI set, short_message empty), as
+        // node-smpp and other SMSCs send it.
+        let view = MessageView {
+            esm_class: ESM_UDHI,
+            payload: Some(vec![0x05, 0x00, 0x03, 0x07, 0x03, 0x02, b'h', b'i']),
+            ..MessageView::default()
+        };
+        let (concat, body) = view.content();
+        let concat = concat.unwrap();
+        assert_eq!((concat.reference, concat.total, concat.seq), (7, 3, 2));
+        assert_eq!(body, b"hi");
+        // Without UDHI the payload is all text.
+        let view = MessageView {
+            esm_class: 0,
+            ..view
+        };
+        assert_eq!(view.content().1.len(), 8);
     }
 
     #[test]
