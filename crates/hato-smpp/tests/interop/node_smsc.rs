@@ -450,6 +450,7 @@ async fn transmitter_and_receiver_binds_work_with_node_smpp() {
     };
     let mut config = config(smsc.port);
     config.bind_mode = BindMode::TransmitterReceiver;
+    config.enquire_link_interval = Duration::from_millis(100);
     let mut hato = Hato::bound(config).await;
     smsc.peer
         .wait_until("both binds", |events| named(events, "bind").len() == 2)
@@ -465,7 +466,21 @@ async fn transmitter_and_receiver_binds_work_with_node_smpp() {
         HashSet::from(["bind_transmitter", "bind_receiver"])
     );
 
-    let ids = accepted(&hato.connector, "Sent on the transmitter").await;
+    let mut message = sms("Sent on the transmitter, valid for two hours");
+    message.validity = Some(Duration::from_secs(2 * 3600));
+    let ids = match tokio::time::timeout(PEER_TIMEOUT, hato.connector.submit(message)).await {
+        Ok(SubmitOutcome::Accepted { message_ids }) => message_ids,
+        other => panic!("not accepted: {other:?}"),
+    };
+    smsc.peer
+        .wait_until("the submit_sm", |events| {
+            !named(events, "submit_sm").is_empty()
+        })
+        .await;
+    let validity = smsc.peer.named("submit_sm")[0]["validity_seconds"]
+        .as_i64()
+        .expect("node-smpp read a validity period");
+    assert!((7140..=7200).contains(&validity), "{validity} s");
     let (receipt, ack) = hato.receipt().await;
     assert_eq!(
         canonical_message_id(&receipt.message_id),
@@ -483,9 +498,27 @@ async fn transmitter_and_receiver_binds_work_with_node_smpp() {
             named(events, "deliver_sm_resp").len() == 2
         })
         .await;
-
+    // Keepalive on both sessions, then an unbind from each on shutdown.
+    smsc.peer
+        .wait_until("enquire_link on both sessions", |events| {
+            sessions(events, "enquire_link").len() == 2
+        })
+        .await;
     hato.stop().await;
+    smsc.peer
+        .wait_until("an unbind from each session", |events| {
+            sessions(events, "unbind").len() == 2
+        })
+        .await;
     smsc.peer.finish().await;
+}
+
+/// The sessions that sent an `event`.
+fn sessions(events: &[Value], event: &str) -> HashSet<u64> {
+    named(events, event)
+        .iter()
+        .filter_map(|e| e["session"].as_u64())
+        .collect()
 }
 
 #[tokio::test]

@@ -67,6 +67,7 @@ function smscTime(date) {
 // Bound sessions: {session, role, systemId}.
 const bound = [];
 let nextId = 0x5a000000;
+let nextSession = 1;
 
 function receiving(preferred) {
 	const receives = (entry) => entry.role !== 'bind_transmitter';
@@ -110,6 +111,7 @@ function onBind(session, pdu) {
 	const status = ok ? 0 : smpp.ESME_RINVPASWD;
 	emit({
 		event: 'bind',
+		session: session.number,
 		command: pdu.command,
 		system_id: pdu.system_id,
 		interface_version: pdu.interface_version,
@@ -146,7 +148,9 @@ function onSubmit(session, pdu) {
 		esm_class: pdu.esm_class,
 		registered_delivery: pdu.registered_delivery,
 		data_coding: pdu.data_coding,
-		validity_period: pdu.validity_period instanceof Date ? pdu.validity_period.toISOString() : pdu.validity_period || null,
+		// node-smpp turns both absolute and relative ("…R") times into a Date.
+		validity_seconds: pdu.validity_period instanceof Date ?
+			Math.round((pdu.validity_period.getTime() - Date.now()) / 1000) : null,
 		text: short.text,
 		udh: short.udh,
 		message_payload: payload.text,
@@ -163,17 +167,18 @@ function onSubmit(session, pdu) {
 }
 
 const server = smpp.createServer((session) => {
+	session.number = nextSession++;
 	session.on('error', (error) => emit({event: 'error', message: String(error)}));
 	for (const command of ['bind_transceiver', 'bind_transmitter', 'bind_receiver']) {
 		session.on(command, (pdu) => onBind(session, pdu));
 	}
 	session.on('submit_sm', (pdu) => onSubmit(session, pdu));
 	session.on('enquire_link', (pdu) => {
-		emit({event: 'enquire_link'});
+		emit({event: 'enquire_link', session: session.number});
 		session.send(pdu.response());
 	});
 	session.on('unbind', (pdu) => {
-		emit({event: 'unbind'});
+		emit({event: 'unbind', session: session.number});
 		session.send(pdu.response(), () => session.close());
 	});
 	session.on('unknown', (pdu) => session.send(pdu.response()));
@@ -182,7 +187,7 @@ const server = smpp.createServer((session) => {
 		if (index >= 0) {
 			bound.splice(index, 1);
 		}
-		emit({event: 'close'});
+		emit({event: 'close', session: session.number});
 	});
 });
 
