@@ -1,0 +1,73 @@
+//! Command-line interface: the server, operator commands and an API client.
+
+mod client;
+mod keys;
+mod preview;
+mod serve;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hato",
+    version,
+    about = "Hato (鳩): a self-hosted SMS platform"
+)]
+pub struct Cli {
+    /// Configuration file (default: ./hato.toml when it exists).
+    #[arg(long, global = true, env = "HATO_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the database is, for commands that open it directly.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DataArgs {
+    /// Data directory (SQLite database).
+    #[arg(long, env = "HATO_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL (`sqlite://…` or `postgres://…`), instead of the data directory.
+    #[arg(long, env = "HATO_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+/// How to reach a running server.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClientArgs {
+    /// Base URL of the Hato API.
+    #[arg(long, env = "HATO_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// API key (create one with `hato keys create`).
+    #[arg(long, env = "HATO_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: API, dispatcher, webhooks and carriers (the SMSC simulator unless
+    /// connectors are configured).
+    Serve(serve::ServeArgs),
+    /// Create, list and revoke API keys (works with the server stopped or running).
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Send one message through a running server.
+    Send(client::SendArgs),
+    /// Encoding, segments and cost of a text, without sending it.
+    Preview(preview::PreviewArgs),
+    /// Read messages from a running server.
+    #[command(subcommand)]
+    Messages(client::MessagesCommand),
+}
+
+pub async fn execute(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve::serve(cli.config.as_deref(), args).await,
+        Command::Keys(command) => keys::run(cli.config.as_deref(), command).await,
+        Command::Send(args) => client::send(args).await,
+        Command::Preview(args) => preview::run(cli.config.as_deref(), args),
+        Command::Messages(command) => client::messages(command).await,
+    }
+}
