@@ -46,13 +46,9 @@ pub(crate) async fn run(
         };
         if jobs.is_empty() {
             drop(permits);
-            let sleep = match store.next_job_due(hato_store::Queue::Dispatch).await {
-                Ok(Some(due)) => Duration::from_millis(
-                    (due - now).clamp(1, config.idle_poll.as_millis() as i64) as u64,
-                ),
-                _ => config.idle_poll,
-            };
-            idle(&wakeup, &shutdown, sleep).await;
+            // New messages wake us at once; scheduled ones and retries are picked up within
+            // one poll interval, which costs nothing on a queue of any size.
+            idle(&wakeup, &shutdown, config.idle_poll).await;
             continue;
         }
         let full = jobs.len() as u32 == batch;

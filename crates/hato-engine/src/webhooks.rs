@@ -53,12 +53,8 @@ pub(crate) async fn run(store: Store, config: Arc<EngineConfig>, shutdown: Cance
         };
         if jobs.is_empty() {
             drop(permit);
-            let sleep = match store.next_job_due(Queue::Webhook).await {
-                Ok(Some(due)) => Duration::from_millis((due - now).clamp(10, 500) as u64),
-                _ => Duration::from_millis(500),
-            };
             tokio::select! {
-                () = tokio::time::sleep(sleep) => {}
+                () = tokio::time::sleep(config.idle_poll) => {}
                 () = shutdown.cancelled() => break,
             }
             continue;

@@ -164,15 +164,6 @@ impl Store {
         Ok(jobs)
     }
 
-    /// The earliest time a job of `queue` becomes due, so idle workers can sleep until then.
-    pub async fn next_job_due(&self, queue: Queue) -> Result<Option<i64>> {
-        let row = sqlx::query("SELECT MIN(CASE WHEN lease_until > run_at THEN lease_until ELSE run_at END) AS due FROM jobs WHERE queue = $1")
-            .bind(queue.as_str())
-            .fetch_one(self.read())
-            .await?;
-        Ok(row.try_get::<Option<i64>, _>("due")?)
-    }
-
     /// Jobs waiting per queue and lane: ready now, delayed (scheduled or backing off), and how
     /// long the oldest ready one has waited.
     pub async fn queue_depths(&self, now: i64) -> Result<Vec<LaneDepth>> {
