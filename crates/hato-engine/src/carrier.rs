@@ -70,8 +70,24 @@ pub struct DeliveryReport {
     pub ack: Option<oneshot::Sender<bool>>,
 }
 
+/// A mobile-originated message, reassembled if it came in parts.
+#[derive(Debug)]
+pub struct InboundReport {
+    pub connector: String,
+    /// The handset's address, as the carrier gave it (normalised when stored).
+    pub from: String,
+    /// Our number or short code it was sent to, as the carrier gave it.
+    pub to: String,
+    pub body: String,
+    /// How many PDUs it came in.
+    pub parts: usize,
+    /// Answered `true` once the message is stored; the carrier acknowledges only then.
+    pub ack: Option<oneshot::Sender<bool>>,
+}
+
 /// What carriers tell the engine.
 #[derive(Debug)]
 pub enum CarrierEvent {
     Report(DeliveryReport),
+    Inbound(InboundReport),
 }

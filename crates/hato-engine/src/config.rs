@@ -10,7 +10,8 @@ pub struct EngineConfig {
     pub dispatch_in_flight: usize,
     /// How long a claimed job stays leased before another worker may take it.
     pub lease: Duration,
-    /// Longest sleep when idle (new messages wake the dispatcher sooner).
+    /// Sleep of an idle worker: the delay before a due scheduled message or retry is noticed
+    /// (new messages wake the dispatcher at once).
     pub idle_poll: Duration,
     /// Delays between attempts after temporary carrier errors; one attempt more than entries.
     pub retry_schedule: Vec<Duration>,
@@ -18,6 +19,14 @@ pub struct EngineConfig {
     pub unavailable_retry: Duration,
     /// Reports applied per transaction.
     pub receipt_batch: usize,
+    /// Region for numbers carriers send without a country code (`"JP"`).
+    pub default_region: String,
+    /// Name of the account inbound messages belong to, created if missing. `None` refuses
+    /// inbound messages (the carrier keeps them and delivers them again later).
+    pub inbound_account: Option<String>,
+    /// An inbound message identical to one stored within this window is a redelivery and is
+    /// stored once (see `hato_store::InboundOptions`).
+    pub inbound_dedup_window: Duration,
     pub webhooks: WebhookConfig,
 }
 
@@ -40,10 +49,13 @@ impl Default for EngineConfig {
             dispatch_batch: 200,
             dispatch_in_flight: 4000,
             lease: Duration::from_secs(60),
-            idle_poll: Duration::from_millis(500),
+            idle_poll: Duration::from_millis(200),
             retry_schedule: [1, 5, 30, 120, 600, 1800].map(Duration::from_secs).to_vec(),
             unavailable_retry: Duration::from_secs(2),
             receipt_batch: 1000,
+            default_region: "JP".into(),
+            inbound_account: Some("default".into()),
+            inbound_dedup_window: Duration::from_secs(600),
             webhooks: WebhookConfig::default(),
         }
     }

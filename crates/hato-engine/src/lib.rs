@@ -2,9 +2,10 @@
 //!
 //! - [`dispatcher`]: claims queued messages lane by lane and submits them through a [`Carrier`],
 //!   recording each outcome (sent, retry, failed, expired) in batches.
-//! - [`receipts`]: applies delivery reports coming back from carriers, acknowledging each to the
-//!   carrier only once it is stored.
+//! - [`receipts`]: applies delivery reports and stores inbound messages coming from carriers,
+//!   acknowledging each to the carrier only once it is stored.
 //! - [`webhooks`]: delivers signed status callbacks with retries.
+//! - [`smpp_carrier`]: the [`Carrier`] over an SMPP connector: submits, receipts, inbound.
 //! - [`simulated`]: the in-process simulated carrier.
 //!
 //! The API never talks to a carrier: it stores and enqueues, then [`Engine::notify_dispatch`]
@@ -14,18 +15,23 @@ pub mod carrier;
 pub mod clock;
 pub mod config;
 pub mod dispatcher;
+mod inbound;
 pub mod metrics_task;
 pub mod receipts;
 pub mod retry;
 pub mod router;
+pub mod secrets;
 pub mod simulated;
+pub mod smpp_carrier;
 pub mod webhooks;
 
 pub use carrier::{
-    Carrier, CarrierEvent, DeliveryOutcome, DeliveryReport, OutboundSms, SubmitOutcome,
+    Carrier, CarrierEvent, DeliveryOutcome, DeliveryReport, InboundReport, OutboundSms,
+    SubmitOutcome,
 };
 pub use config::{EngineConfig, WebhookConfig};
 pub use router::Router;
+pub use smpp_carrier::SmppCarrier;
 
 use std::sync::Arc;
 

@@ -1,15 +1,16 @@
-//! Applying delivery reports. Reports are taken in batches and written in one transaction;
-//! each is acknowledged to its carrier only after that transaction commits, so a crash never
-//! loses a report the carrier thinks was delivered.
+//! Applying delivery reports and storing inbound messages. Events are taken in batches; the
+//! reports of a batch are written in one transaction and its inbound messages in another, and
+//! each event is acknowledged to its carrier only after its transaction commits, so a crash
+//! never loses a report or a message the carrier thinks was delivered.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use hato_core::MessageStatus;
 use hato_store::{ReceiptOutcome, ReceiptUpdate, Store};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::{CarrierEvent, DeliveryOutcome, EngineConfig, clock::now_ms};
+use crate::{CarrierEvent, DeliveryOutcome, EngineConfig, clock::now_ms, inbound::InboundStore};
 
 pub(crate) async fn run(
     store: Store,
@@ -17,17 +18,24 @@ pub(crate) async fn run(
     mut events: mpsc::Receiver<CarrierEvent>,
     shutdown: CancellationToken,
 ) {
+    let inbound = InboundStore::new(store.clone(), &config);
     let mut batch = Vec::with_capacity(config.receipt_batch);
+    let mut reconcile = tokio::time::interval(RECONCILE_EVERY);
+    reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let received = tokio::select! {
             n = events.recv_many(&mut batch, config.receipt_batch) => n,
+            _ = reconcile.tick() => {
+                reconcile_unmatched(&store).await;
+                continue;
+            }
             () = shutdown.cancelled() => {
                 // Drain what already arrived, then stop.
                 while let Ok(event) = events.try_recv() {
                     batch.push(event);
                 }
                 if !batch.is_empty() {
-                    apply(&store, std::mem::take(&mut batch)).await;
+                    apply(&store, &inbound, std::mem::take(&mut batch)).await;
                 }
                 return;
             }
@@ -35,14 +43,31 @@ pub(crate) async fn run(
         if received == 0 {
             return;
         }
-        apply(&store, std::mem::take(&mut batch)).await;
+        apply(&store, &inbound, std::mem::take(&mut batch)).await;
     }
 }
 
-async fn apply(store: &Store, events: Vec<CarrierEvent>) {
+/// How often receipts kept as unmatched are checked against parts recorded since.
+const RECONCILE_EVERY: Duration = Duration::from_secs(1);
+
+async fn reconcile_unmatched(store: &Store) {
+    match store.reconcile_unmatched_receipts(1000).await {
+        Ok(0) => {}
+        Ok(applied) => {
+            tracing::debug!(
+                applied,
+                "applied receipts that arrived before their submit response"
+            );
+        }
+        Err(error) => tracing::error!(error = ?error, "reconciling unmatched receipts failed"),
+    }
+}
+
+async fn apply(store: &Store, inbound: &InboundStore, events: Vec<CarrierEvent>) {
     let now = now_ms();
     let mut updates = Vec::with_capacity(events.len());
     let mut acks = Vec::with_capacity(events.len());
+    let mut messages = Vec::new();
     for event in events {
         match event {
             CarrierEvent::Report(report) => {
@@ -59,9 +84,23 @@ async fn apply(store: &Store, events: Vec<CarrierEvent>) {
                 });
                 acks.push(report.ack);
             }
+            CarrierEvent::Inbound(message) => messages.push(message),
         }
     }
-    let stored = match store.apply_receipts(&updates).await {
+    if !updates.is_empty() {
+        apply_receipts(store, &updates, acks).await;
+    }
+    if !messages.is_empty() {
+        inbound.store(messages, now).await;
+    }
+}
+
+async fn apply_receipts(
+    store: &Store,
+    updates: &[ReceiptUpdate],
+    acks: Vec<Option<oneshot::Sender<bool>>>,
+) {
+    let stored = match store.apply_receipts(updates).await {
         Ok(outcomes) => {
             for (update, outcome) in updates.iter().zip(&outcomes) {
                 match outcome {

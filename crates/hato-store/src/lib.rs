@@ -13,16 +13,20 @@ mod accounts;
 mod connect;
 mod error;
 mod group_commit;
+mod inbound;
 mod jobs;
 mod messages;
 mod rows;
 mod sql;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod transitions;
 mod webhooks;
 
 pub use accounts::{Account, ApiKeyRecord, AuthenticatedKey};
 pub use connect::{Backend, StoreOptions};
 pub use error::StoreError;
+pub use inbound::{InboundOptions, InboundOutcome, NewInbound};
 pub use jobs::{ClaimedJob, LaneDepth, Queue};
 pub use messages::{
     BatchInsert, DispatchJob, InsertOutcome, MessageFilter, NewMessage, ReceiptOutcome,

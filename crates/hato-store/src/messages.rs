@@ -519,17 +519,32 @@ impl Store {
         for receipt in receipts {
             let outcome = apply_receipt(&mut tx, &mut outbox, receipt).await?;
             if outcome == ReceiptOutcome::Unmatched {
-                sqlx::query(
-                    "INSERT INTO unmatched_receipts (connector, carrier_message_id, status, error_code, received_at) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(receipt.connector.as_str())
-                .bind(receipt.carrier_ids.first().map(String::as_str).unwrap_or_default())
-                .bind(receipt.status.as_str())
-                .bind(receipt.error_code.as_deref())
-                .bind(receipt.at)
-                .execute(&mut *tx)
-                .await?;
+                // One row per form of the id, so the part matches whichever form its submit
+                // response used; `receipt_key` ties the rows of one receipt together.
+                let key = receipt
+                    .carrier_ids
+                    .first()
+                    .map(String::as_str)
+                    .unwrap_or_default();
+                for candidate in receipt
+                    .carrier_ids
+                    .iter()
+                    .map(String::as_str)
+                    .chain(receipt.carrier_ids.is_empty().then_some(""))
+                {
+                    sqlx::query(
+                        "INSERT INTO unmatched_receipts (connector, carrier_message_id, receipt_key, status, error_code, received_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(receipt.connector.as_str())
+                    .bind(candidate)
+                    .bind(key)
+                    .bind(receipt.status.as_str())
+                    .bind(receipt.error_code.as_deref())
+                    .bind(receipt.at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
             }
             outcomes.push(outcome);
         }
@@ -537,9 +552,36 @@ impl Store {
         Ok(outcomes)
     }
 
+    /// Applies kept receipts whose part exists by now; returns how many were applied.
+    ///
+    /// A receipt can race its own submit response: on PostgreSQL the transaction recording
+    /// the part and the one keeping the receipt as unmatched may run at once, neither seeing
+    /// the other's row. Calling this periodically settles such receipts shortly after.
+    pub async fn reconcile_unmatched_receipts(&self, limit: usize) -> Result<usize> {
+        let mut tx = self.write().begin().await?;
+        let rows = sqlx::query(
+            "SELECT DISTINCT u.connector, u.carrier_message_id FROM unmatched_receipts u \
+             JOIN message_parts p ON p.connector = u.connector AND p.carrier_message_id = u.carrier_message_id \
+             LIMIT $1",
+        )
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut outbox = Outbox::default();
+        for row in &rows {
+            let connector: String = row.try_get("connector")?;
+            let carrier_id: String = row.try_get("carrier_message_id")?;
+            apply_early_receipts(&mut tx, &mut outbox, &connector, &[carrier_id]).await?;
+        }
+        tx.commit().await?;
+        Ok(rows.len())
+    }
+
     /// Receipts still waiting for a part to match.
     pub async fn unmatched_receipt_count(&self) -> Result<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM unmatched_receipts")
+        let row = sqlx::query(
+            "SELECT COUNT(DISTINCT connector || ' ' || COALESCE(receipt_key, carrier_message_id)) AS n FROM unmatched_receipts",
+        )
             .fetch_one(self.read())
             .await?;
         Ok(row.try_get("n")?)
@@ -679,7 +721,7 @@ async fn apply_early_receipts(
     }
     let sql = format!(
         "DELETE FROM unmatched_receipts WHERE connector = $1 AND carrier_message_id IN ({}) \
-         RETURNING carrier_message_id, status, error_code, received_at",
+         RETURNING carrier_message_id, receipt_key, status, error_code, received_at",
         placeholder_list(2, carrier_ids.len())
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(connector);
@@ -688,6 +730,14 @@ async fn apply_early_receipts(
     }
     let rows = query.fetch_all(&mut *conn).await?;
     for row in rows {
+        // The receipt's rows for its other id forms are spent too.
+        if let Some(key) = row.try_get::<Option<String>, _>("receipt_key")? {
+            sqlx::query("DELETE FROM unmatched_receipts WHERE connector = $1 AND receipt_key = $2")
+                .bind(connector)
+                .bind(key)
+                .execute(&mut *conn)
+                .await?;
+        }
         let status: String = row.try_get("status")?;
         let receipt = ReceiptUpdate {
             connector: connector.to_owned(),
