@@ -1,0 +1,17 @@
+//! Hato end to end: the whole server started in-process on port 0 (or the real binary, for
+//! the CLI and crash tests) over real HTTP, against SQLite and, when
+//! `HATO_TEST_DATABASE_URL` is set, PostgreSQL. Every asynchronous outcome is awaited by
+//! polling against a deadline; no sleep is an assertion.
+
+mod support;
+
+mod bad_input;
+mod batch;
+mod cli;
+mod durability;
+mod keys;
+mod list;
+mod operations;
+mod preview;
+mod send;
+mod webhooks;
