@@ -86,7 +86,11 @@ pub(crate) fn describe_data_error(path: &str, message: &str) -> ApiError {
     }
     if let Some(name) = between(&message, "unknown field `", "`") {
         return ApiError::invalid(
-            join(name),
+            if path.ends_with(name) {
+                path.to_owned()
+            } else {
+                join(name)
+            },
             "unknown_field",
             format!("`{name}` is not a field of this request"),
         );
