@@ -19,6 +19,7 @@ use crate::{routes, state::AppState};
         (name = "messages", description = "Send, follow and cancel messages"),
         (name = "account", description = "Webhook URL and signing secret"),
         (name = "connectors", description = "Carrier connections"),
+        (name = "simulator", description = "The embedded SMSC simulator: handset replies and faults"),
     )
 )]
 struct ApiDoc;
@@ -42,6 +43,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::preview::router())
         .merge(routes::account::router())
         .merge(routes::connectors::router())
+        .merge(routes::simulator::router())
 }
 
 /// The document alone, as served at `/v1/openapi.json`.

@@ -6,6 +6,8 @@ use hato_engine::Engine;
 use hato_store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use crate::routes::simulator::SharedSimulator;
+
 /// A price per SMS segment, for previews and cost estimates.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Price {
@@ -47,6 +49,7 @@ struct Inner {
     engine: Engine,
     settings: ApiSettings,
     metrics: Option<PrometheusHandle>,
+    simulator: Option<SharedSimulator>,
 }
 
 impl AppState {
@@ -55,15 +58,14 @@ impl AppState {
         engine: Engine,
         settings: ApiSettings,
         metrics: Option<PrometheusHandle>,
+        simulator: Option<SharedSimulator>,
     ) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                store,
-                engine,
-                settings,
-                metrics,
-            }),
-        }
+        Self { inner: Arc::new(Inner { store, engine, settings, metrics, simulator }) }
+    }
+
+    /// The embedded SMSC simulator, when the server runs one.
+    pub fn simulator(&self) -> Option<&SharedSimulator> {
+        self.inner.simulator.as_ref()
     }
 
     pub fn store(&self) -> &Store {

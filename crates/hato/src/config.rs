@@ -26,6 +26,7 @@ const SETTINGS: &[&str] = &[
     "default_region",
     "max_segments",
     "log_format",
+    "inbound_account",
     "pricing",
     "dispatch",
     "webhooks",
@@ -48,6 +49,8 @@ pub struct Config {
     pub max_segments: usize,
     /// `text` or `json`.
     pub log_format: String,
+    /// The account that owns messages received from handsets (created if missing).
+    pub inbound_account: String,
     pub pricing: Option<PricingConfig>,
     pub dispatch: DispatchConfig,
     pub webhooks: WebhooksConfig,
@@ -155,6 +158,7 @@ impl Default for Config {
             default_region: "JP".into(),
             max_segments: hato_core::text::DEFAULT_MAX_SEGMENTS,
             log_format: "text".into(),
+            inbound_account: "default".into(),
             pricing: None,
             dispatch: DispatchConfig::default(),
             webhooks: WebhooksConfig::default(),
@@ -266,6 +270,9 @@ impl Config {
         if !(1..=255).contains(&self.max_segments) {
             bail!("max_segments must be 1 to 255 (SMPP concatenation counts parts in one byte)");
         }
+        if self.inbound_account.trim().is_empty() {
+            bail!("inbound_account must name an account");
+        }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             bail!("log_format must be `text` or `json`");
         }
@@ -320,6 +327,8 @@ impl Config {
             dispatch_in_flight: self.dispatch.in_flight,
             lease: self.dispatch.lease.0,
             retry_schedule: self.dispatch.retry_schedule.iter().map(|d| d.0).collect(),
+            default_region: self.default_region.clone(),
+            inbound_account: Some(self.inbound_account.clone()),
             webhooks: hato_engine::WebhookConfig {
                 retry_schedule: self.webhooks.retry_schedule.iter().map(|d| d.0).collect(),
                 jitter: self.webhooks.jitter,

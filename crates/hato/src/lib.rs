@@ -5,4 +5,5 @@
 pub mod cli;
 pub mod config;
 pub mod server;
+pub mod simulator_control;
 pub mod telemetry;

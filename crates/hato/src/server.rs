@@ -1,22 +1,23 @@
 //! `hato serve`: assembles the store, the carriers, the engine and the API, and shuts them down
 //! in order. No globals: tests start whole servers in-process on port 0.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
-use hato_engine::{Carrier, CarrierEvent, Engine, Router, router::Route, simulated};
+use hato_engine::{Carrier, CarrierEvent, Engine, Router, router::Route, simulated, smpp_carrier::SmppCarrier};
+use hato_smpp::simulator::{Simulator, SimulatorConfig};
 use hato_store::{Store, StoreOptions};
 use tokio::{net::TcpListener, sync::mpsc, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
-use crate::{config::Config, telemetry};
+use crate::{config::Config, simulator_control::SmppSimulatorControl, telemetry};
 
 /// A server started in the background.
 pub struct RunningServer {
     pub addr: SocketAddr,
     pub store: Store,
     /// The embedded SMSC simulator, when the configuration runs one.
-    pub simulator: Option<hato_smpp::simulator::Simulator>,
+    pub simulator: Option<Simulator>,
     shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -69,7 +70,8 @@ pub async fn start(
 
     let carrier_shutdown = CancellationToken::new();
     let (events, events_rx) = mpsc::channel::<CarrierEvent>(16_384);
-    let (carriers, simulator) = carriers(&config, events, &carrier_shutdown).await?;
+    let Carriers { carriers, connectors, simulator, simulator_shutdown } =
+        carriers(&config, events, &carrier_shutdown).await?;
     let routes = config
         .routes
         .iter()
@@ -90,12 +92,11 @@ pub async fn start(
         events_rx,
         engine_shutdown.clone(),
     );
-    let state = hato_api::AppState::new(
-        store.clone(),
-        engine.clone(),
-        config.api(),
-        Some(telemetry::metrics_handle()),
-    );
+    let control = simulator
+        .clone()
+        .map(|s| Arc::new(SmppSimulatorControl(s)) as hato_api::routes::simulator::SharedSimulator);
+    let state =
+        hato_api::AppState::new(store.clone(), engine.clone(), config.api(), Some(telemetry::metrics_handle()), control);
     let app = hato_api::app(state);
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = store.backend().as_str(), "hato is listening");
@@ -112,7 +113,10 @@ pub async fn start(
         engine_shutdown.cancel();
         engine.stopped().await;
         carrier_shutdown.cancel();
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        for connector in &connectors {
+            connector.stopped().await;
+        }
+        simulator_shutdown.cancel();
         task_store.close().await;
         tracing::info!("stopped");
         served.context("HTTP server failed")
@@ -126,17 +130,27 @@ pub async fn start(
     })
 }
 
+/// The carriers, plus what must be stopped (in order) after the engine.
+struct Carriers {
+    carriers: Vec<Arc<dyn Carrier>>,
+    connectors: Vec<Arc<SmppCarrier>>,
+    simulator: Option<Simulator>,
+    simulator_shutdown: CancellationToken,
+}
+
 /// The configured connectors, or the built-in simulator when there are none.
 async fn carriers(
     config: &Config,
     events: mpsc::Sender<CarrierEvent>,
     shutdown: &CancellationToken,
-) -> anyhow::Result<(
-    Vec<Arc<dyn Carrier>>,
-    Option<hato_smpp::simulator::Simulator>,
-)> {
-    let _ = shutdown;
-    if config.connectors.is_empty() {
+) -> anyhow::Result<Carriers> {
+    let mut built = Carriers {
+        carriers: Vec::new(),
+        connectors: Vec::new(),
+        simulator: None,
+        simulator_shutdown: CancellationToken::new(),
+    };
+    if config.connectors.is_empty() && config.simulator.transport == "inline" {
         let simulated = simulated::SimulatedCarrier::new(
             simulated::SimulatedConfig {
                 name: "simulator".into(),
@@ -145,7 +159,46 @@ async fn carriers(
             },
             events,
         );
-        return Ok((vec![simulated as Arc<dyn Carrier>], None));
+        built.carriers.push(simulated);
+        return Ok(built);
     }
-    anyhow::bail!("SMPP connectors are not wired yet")
+    let mut connectors = Vec::new();
+    if config.connectors.is_empty() {
+        // The embedded SMSC simulator on a free loopback port, bound over real SMPP.
+        let listener = TcpListener::bind("127.0.0.1:0").await.context("cannot start the SMSC simulator")?;
+        let simulator_config = SimulatorConfig {
+            receipt_delay: config.simulator.report_delay.0,
+            outcomes: config.simulator.outcomes.clone(),
+            // A long-running server must not keep every PDU it ever received.
+            record: false,
+            ..SimulatorConfig::default()
+        };
+        let simulator = Simulator::start(simulator_config, listener, built.simulator_shutdown.clone()).await;
+        let addr = simulator.local_addr();
+        tracing::info!(%addr, "SMSC simulator listening");
+        let mut connector =
+            hato_smpp::ConnectorConfig::new("simulator", addr.ip().to_string(), addr.port(), "hato", "hato");
+        connector.window = 500;
+        connector.binds = 2;
+        connectors.push((connector, None));
+        built.simulator = Some(simulator);
+    } else {
+        for settings in &config.connectors {
+            let sender = settings
+                .default_sender
+                .as_deref()
+                .map(|s| hato_core::Sender::parse(s, &config.default_region))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("connector `{}`: default_sender: {e}", settings.name))?;
+            connectors.push((config.smpp_connector(settings)?, sender));
+        }
+    }
+    for (connector, sender) in connectors {
+        let name = connector.name.clone();
+        let carrier = SmppCarrier::start(connector, sender, events.clone(), shutdown.clone())
+            .map_err(|e| anyhow::anyhow!("connector `{name}`: {e}"))?;
+        built.connectors.push(carrier.clone());
+        built.carriers.push(carrier);
+    }
+    Ok(built)
 }

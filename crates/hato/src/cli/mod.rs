@@ -4,6 +4,7 @@ mod client;
 mod keys;
 mod preview;
 mod serve;
+mod smsc;
 
 use std::path::PathBuf;
 
@@ -57,6 +58,8 @@ pub enum Command {
     Send(client::SendArgs),
     /// Encoding, segments and cost of a text, without sending it.
     Preview(preview::PreviewArgs),
+    /// Run the SMSC simulator on its own (real SMPP 3.4).
+    Smsc(smsc::SmscArgs),
     /// Read messages from a running server.
     #[command(subcommand)]
     Messages(client::MessagesCommand),
@@ -69,5 +72,6 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Send(args) => client::send(args).await,
         Command::Preview(args) => preview::run(cli.config.as_deref(), args),
         Command::Messages(command) => client::messages(command).await,
+        Command::Smsc(args) => smsc::run(args).await,
     }
 }
