@@ -246,7 +246,13 @@ async fn restart_and_settle(
                 matches!(now, MessageStatus::Sent | MessageStatus::Delivered),
                 "{id}: sent before the stop, {now} after"
             ),
-            Some(_) => assert_eq!(*now, MessageStatus::Delivered, "{id}"),
+            Some(was) => assert_eq!(
+                *now,
+                MessageStatus::Delivered,
+                "{id} was {was} at the stop, not yet at the carrier: it must be delivered after \
+                 the restart (if it is `sent`, its receipt went to another message with the \
+                 same carrier id)"
+            ),
             None => panic!("{id} was accepted but not stored"),
         }
     }
