@@ -27,6 +27,8 @@ pub struct SimulatedConfig {
 pub struct SimulatedCarrier {
     config: SimulatedConfig,
     counter: AtomicU64,
+    /// Distinguishes this process's ids from an earlier run's, as a carrier's ids would be.
+    epoch: u64,
     submitted: AtomicU64,
     events: mpsc::Sender<CarrierEvent>,
 }
@@ -36,6 +38,7 @@ impl SimulatedCarrier {
         Arc::new(Self {
             config,
             counter: AtomicU64::new(0),
+            epoch: jiff::Timestamp::now().as_millisecond() as u64,
             submitted: AtomicU64::new(0),
             events,
         })
@@ -64,7 +67,7 @@ impl Carrier for SimulatedCarrier {
         self.submitted.fetch_add(1, Ordering::Relaxed);
         let parts = hato_core::text::split(&sms.body).1.len().max(1);
         let carrier_ids: Vec<String> = (0..parts)
-            .map(|part| format!("sim{key:x}p{part}"))
+            .map(|part| format!("sim{:x}-{key:x}p{part}", self.epoch))
             .collect();
         if sms.request_receipt {
             let events = self.events.clone();

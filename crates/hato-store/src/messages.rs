@@ -761,7 +761,8 @@ async fn apply_receipt(
         return Ok(ReceiptOutcome::Unmatched);
     }
     let sql = format!(
-        "SELECT message_id, part, status FROM message_parts WHERE connector = $1 AND carrier_message_id IN ({}) LIMIT 1",
+        "SELECT message_id, part, status FROM message_parts WHERE connector = $1 AND carrier_message_id IN ({}) \
+         ORDER BY CASE WHEN status = 'sent' THEN 0 ELSE 1 END, updated_at DESC LIMIT 1",
         placeholder_list(2, receipt.carrier_ids.len())
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(receipt.connector.as_str());

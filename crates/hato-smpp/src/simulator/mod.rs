@@ -406,6 +406,9 @@ struct Shared {
     sessions: Mutex<HashMap<u64, SessionEntry>>,
     next_session: AtomicU64,
     next_key: AtomicU64,
+    /// Added to the counter to make message ids: derived from the start time so a restarted
+    /// simulator does not hand out the ids of the previous run, as a real SMSC would not.
+    id_base: u64,
     next_reference: AtomicU32,
     round_robin: AtomicUsize,
     faults: Mutex<Faults>,
@@ -453,6 +456,7 @@ impl Simulator {
             sessions: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
             next_key: AtomicU64::new(0),
+            id_base: id_base(),
             next_reference: AtomicU32::new(1),
             round_robin: AtomicUsize::new(0),
             faults: Mutex::new(Faults::default()),
@@ -788,7 +792,10 @@ impl Shared {
             ReceiptState::Expired => self.config.expired_error,
             _ => 0,
         };
-        let id = self.config.receipt_ids.format(message_number(key));
+        let id = self
+            .config
+            .receipt_ids
+            .format(message_number(self.id_base, key));
         let excerpt: String = text
             .chars()
             .filter(|c| c.is_ascii() && !c.is_ascii_control())
@@ -838,8 +845,17 @@ impl Shared {
 }
 
 /// The number behind the `key`-th message id: offset so hex and decimal forms differ.
-fn message_number(key: u64) -> u64 {
-    0x0001_0000 + key
+fn message_number(base: u64, key: u64) -> u64 {
+    base + key
+}
+
+/// Seconds since the epoch (20 bits of them) in the high part: distinct per start, and ids stay
+/// under 2^44 (11 hex digits, 14 decimal), well within `message_id`'s 65 characters.
+fn id_base() -> u64 {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    ((seconds & 0xF_FFFF) << 24) + 0x0001_0000
 }
 
 async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, tracker: TaskTracker) {

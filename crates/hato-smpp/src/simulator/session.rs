@@ -264,7 +264,10 @@ impl Connection {
         );
         let response = if status == 0 {
             counters.submits_ok.fetch_add(1, Ordering::Relaxed);
-            let id = shared.config.submit_ids.format(message_number(key));
+            let id = shared
+                .config
+                .submit_ids
+                .format(message_number(shared.id_base, key));
             let registered = u8::from(submit.registered_delivery) & 0x03;
             let wants_receipt = match registered {
                 1 => true,

@@ -14,4 +14,5 @@ mod list;
 mod operations;
 mod preview;
 mod send;
+mod smpp;
 mod webhooks;

@@ -1,0 +1,227 @@
+//! The default carrier path: `hato serve` bound over real SMPP to its embedded SMSC simulator,
+//! and to an external SMSC given as a connector. Handset replies and faults are driven through
+//! the API (`/v1/simulator`), so everything crosses TCP as it would with a carrier.
+
+use std::time::Duration;
+
+use hato::config::{Config, ConnectorSettings};
+use hato_smpp::simulator::{Simulator, SimulatorConfig};
+use serde_json::{Value, json};
+use standardwebhooks::Webhook;
+use tokio_util::sync::CancellationToken;
+
+use crate::support::{Reply, TestApp, TestDb, on_both_backends, poll_until, sink::Sink};
+
+on_both_backends!(
+    messages_go_out_over_smpp_and_are_delivered,
+    a_handset_reply_is_stored_and_announced,
+    throttling_and_disconnects_lose_nothing,
+    receipts_before_responses_still_deliver,
+    an_external_smsc_replaces_the_simulator,
+);
+
+fn smpp(config: &mut Config) {
+    config.simulator.transport = "smpp".into();
+}
+
+async fn send_many(app: &TestApp, count: usize, body: &str) -> Vec<String> {
+    let messages: Vec<Value> = (0..count)
+        .map(|i| json!({ "to": format!("+8190{:08}", 10_000_000 + i), "body": body }))
+        .collect();
+    let reply = app
+        .post("/v1/messages/batch", &json!({ "messages": messages }))
+        .await;
+    assert_eq!(reply.status, 202, "{reply:?}");
+    reply.body["accepted"]
+        .as_array()
+        .expect("accepted")
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn until_all_delivered(app: &TestApp, count: usize) {
+    poll_until("every message is delivered", || async {
+        let delivered = app.all_messages("&status=delivered").await.len();
+        (delivered == count).then_some(())
+    })
+    .await;
+}
+
+async fn messages_go_out_over_smpp_and_are_delivered(db: TestDb) {
+    let app = TestApp::start_with(db, smpp).await;
+    let long_japanese = "ご予約ありがとうございます。".repeat(8);
+    let sent = app
+        .send(json!({ "to": "090-1234-5678", "body": long_japanese }))
+        .await;
+    assert_eq!(sent["segments"], 2);
+    let message = app
+        .until_status(sent["id"].as_str().unwrap(), "delivered")
+        .await;
+    assert_eq!(message["connector"], "simulator");
+    assert!(
+        message["timestamps"]["sent"].is_string() && message["timestamps"]["delivered"].is_string()
+    );
+
+    let connectors = app.get("/v1/connectors").await;
+    assert_eq!(connectors.status, 200, "{connectors:?}");
+    let simulator = &connectors.body["data"][0];
+    assert_eq!(simulator["type"], "smpp");
+    assert_eq!(simulator["binds"]["up"], 2, "{simulator}");
+    assert_eq!(simulator["counters"]["accepted"], 2, "both parts accepted");
+
+    let stats = app.get("/v1/simulator").await;
+    assert_eq!(
+        stats.body["submits_ok"], 2,
+        "two submit_sm for two segments: {:?}",
+        stats.body
+    );
+    app.shutdown().await;
+}
+
+async fn a_handset_reply_is_stored_and_announced(db: TestDb) {
+    let app = TestApp::start_with(db, smpp).await;
+    let sink = Sink::start().await;
+    let patch = Reply::of(
+        app.request(reqwest::Method::PATCH, "/v1/account")
+            .json(&json!({ "webhook_url": sink.url("/hook") })),
+    )
+    .await;
+    assert_eq!(patch.status, 200, "{patch:?}");
+    let secret = app.get("/v1/account").await.body["webhook_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Three parts sent last first: the connector must reassemble them.
+    let mo = app
+        .post(
+            "/v1/simulator/mo",
+            &json!({ "from": "090-1111-2222", "to": "12345", "body": "予約を変更したいです", "units_per_part": 4, "order": "reversed" }),
+        )
+        .await;
+    assert_eq!(mo.status, 202, "{mo:?}");
+    assert_eq!(mo.body["pdus"], 3);
+
+    let inbound = poll_until("the reply is stored", || async {
+        let messages = app.all_messages("&direction=inbound").await;
+        messages.into_iter().next()
+    })
+    .await;
+    assert_eq!(inbound["status"], "received");
+    assert_eq!(inbound["body"], "予約を変更したいです");
+    assert_eq!(inbound["from"], "+819011112222");
+    assert_eq!(inbound["to"], "12345");
+
+    let webhook = poll_until("message.received reaches the sink", || async {
+        sink.received()
+            .into_iter()
+            .find(|r| r.event_type() == "message.received")
+    })
+    .await;
+    Webhook::new(&secret)
+        .unwrap()
+        .verify(&webhook.body, &webhook.headers)
+        .expect("the signature verifies");
+    assert_eq!(webhook.json()["data"]["id"], inbound["id"]);
+
+    // The SMSC got its acknowledgement only after storing: every part answered OK.
+    let stats = app.get("/v1/simulator").await;
+    assert_eq!(stats.body["deliver_ok"], 3, "{:?}", stats.body);
+    app.shutdown().await;
+}
+
+async fn throttling_and_disconnects_lose_nothing(db: TestDb) {
+    let app = TestApp::start_with(db, smpp).await;
+    let throttle = app
+        .post(
+            "/v1/simulator/faults",
+            &json!({ "fault": "respond_with", "status": 88, "count": 5 }),
+        )
+        .await;
+    assert_eq!(throttle.status, 204, "{throttle:?}");
+    let ids = send_many(&app, 50, "Your code is 123456").await;
+    assert_eq!(ids.len(), 50);
+    until_all_delivered(&app, 50).await;
+
+    let drop = app
+        .post(
+            "/v1/simulator/faults",
+            &json!({ "fault": "disconnect_all" }),
+        )
+        .await;
+    assert_eq!(drop.status, 204, "{drop:?}");
+    send_many(&app, 100, "after the reconnect").await;
+    until_all_delivered(&app, 150).await;
+    let bad = app
+        .post("/v1/simulator/faults", &json!({ "fault": "explode" }))
+        .await;
+    bad.assert_error(422, "invalid_fault", Some("fault"));
+    app.shutdown().await;
+}
+
+async fn receipts_before_responses_still_deliver(db: TestDb) {
+    let app = TestApp::start_with(db, smpp).await;
+    let fault = app
+        .post(
+            "/v1/simulator/faults",
+            &json!({ "fault": "receipts_before_responses", "count": 10 }),
+        )
+        .await;
+    assert_eq!(fault.status, 204, "{fault:?}");
+    send_many(&app, 10, "early receipt").await;
+    until_all_delivered(&app, 10).await;
+    app.shutdown().await;
+}
+
+async fn an_external_smsc_replaces_the_simulator(db: TestDb) {
+    let shutdown = CancellationToken::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let smsc = Simulator::start(
+        SimulatorConfig {
+            credentials: Some(("acme".into(), "s3cret".into())),
+            receipt_delay: Duration::from_millis(20),
+            ..SimulatorConfig::default()
+        },
+        listener,
+        shutdown.clone(),
+    )
+    .await;
+    let addr = smsc.local_addr();
+    let app = TestApp::start_with(db, |config| {
+        config.connectors.push(ConnectorSettings {
+            name: "acme".into(),
+            host: addr.ip().to_string(),
+            port: addr.port(),
+            system_id: "acme".into(),
+            password: "s3cret".into(),
+            system_type: String::new(),
+            bind_mode: Some("transmitter_receiver".into()),
+            binds: None,
+            window: None,
+            throughput: None,
+            long_messages: Some("sar".into()),
+            data_coding_gsm7: None,
+            data_coding_ucs2: None,
+            enquire_link_interval: None,
+            response_timeout: None,
+            default_sender: Some("ACME".into()),
+        });
+    })
+    .await;
+    let sent = app
+        .send(json!({ "to": "+81 80 1234 5678", "body": "€ and {braces} cost two septets" }))
+        .await;
+    let message = app
+        .until_status(sent["id"].as_str().unwrap(), "delivered")
+        .await;
+    assert_eq!(message["connector"], "acme");
+    let received = smsc.received_messages();
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(received[0].text, "€ and {braces} cost two septets");
+    assert_eq!(received[0].source, "ACME");
+    let simulator = app.get("/v1/simulator").await;
+    simulator.assert_error(404, "no_simulator", None);
+    app.shutdown().await;
+    shutdown.cancel();
+}
