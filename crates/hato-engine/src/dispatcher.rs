@@ -89,14 +89,38 @@ async fn dispatch_round(
         .into_iter()
         .map(|job| dispatch_one(config.clone(), router.clone(), job))
         .collect();
-    let mut results = Vec::with_capacity(submissions.len());
-    while let Some(result) = submissions.next().await {
-        results.push(result);
+    // Outcomes are recorded as they come, in small groups, so one slow submission (a paced or
+    // throttled carrier) never holds back the status of the others in its round.
+    let mut results = Vec::new();
+    let mut flush_at = tokio::time::Instant::now() + FLUSH_INTERVAL;
+    loop {
+        let next = tokio::time::timeout_at(flush_at, submissions.next()).await;
+        let finished = matches!(next, Ok(None));
+        if let Ok(Some(result)) = next {
+            record_metrics(&result);
+            results.push(result);
+        }
+        let due =
+            finished || results.len() >= FLUSH_SIZE || tokio::time::Instant::now() >= flush_at;
+        if due && !results.is_empty() {
+            record(&store, std::mem::take(&mut results)).await;
+        }
+        if due {
+            flush_at = tokio::time::Instant::now() + FLUSH_INTERVAL;
+        }
+        if finished {
+            return;
+        }
     }
-    for result in &results {
-        record_metrics(result);
-    }
-    // Until this commits the jobs stay leased; if it fails they are retried after the lease.
+}
+
+/// Most outcomes written in one transaction, and the longest an outcome waits to be written.
+const FLUSH_SIZE: usize = 100;
+const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
+
+async fn record(store: &Store, results: Vec<SubmitResult>) {
+    // Until this commits the jobs stay leased; if it keeps failing they are retried after the
+    // lease runs out.
     let mut attempt = 0;
     while let Err(error) = store.record_submit_results(&results).await {
         attempt += 1;

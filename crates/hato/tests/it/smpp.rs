@@ -136,7 +136,7 @@ async fn throttling_and_disconnects_lose_nothing(db: TestDb) {
     let throttle = app
         .post(
             "/v1/simulator/faults",
-            &json!({ "fault": "respond_with", "status": 88, "count": 5 }),
+            &json!({ "fault": "respond_with", "status": 88, "count": 2 }),
         )
         .await;
     assert_eq!(throttle.status, 204, "{throttle:?}");
