@@ -2,7 +2,6 @@
 //! SHA-256 hashes (a key is 256 bits of randomness, so a fast hash is enough: there is no
 //! password to brute-force).
 
-use base64::Engine as _;
 use rand::{RngExt, distr::Alphanumeric};
 use sha2::{Digest, Sha256};
 
@@ -35,17 +34,14 @@ pub fn hash_key(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-/// A Standard Webhooks secret: `whsec_` and 32 random bytes in base64.
-pub fn generate_webhook_secret() -> String {
-    let bytes: [u8; 32] = rand::rng().random();
-    format!(
-        "whsec_{}",
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    )
-}
+/// A Standard Webhooks secret (`whsec_` and 32 random bytes in base64); the engine makes the
+/// same kind for accounts it creates, so there is one generator.
+pub use hato_engine::secrets::generate_webhook_secret;
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+
     use super::*;
 
     #[test]
