@@ -60,7 +60,15 @@ impl AppState {
         metrics: Option<PrometheusHandle>,
         simulator: Option<SharedSimulator>,
     ) -> Self {
-        Self { inner: Arc::new(Inner { store, engine, settings, metrics, simulator }) }
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                engine,
+                settings,
+                metrics,
+                simulator,
+            }),
+        }
     }
 
     /// The embedded SMSC simulator, when the server runs one.

@@ -4,7 +4,9 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
-use hato_engine::{Carrier, CarrierEvent, Engine, Router, router::Route, simulated, smpp_carrier::SmppCarrier};
+use hato_engine::{
+    Carrier, CarrierEvent, Engine, Router, router::Route, simulated, smpp_carrier::SmppCarrier,
+};
 use hato_smpp::simulator::{Simulator, SimulatorConfig};
 use hato_store::{Store, StoreOptions};
 use tokio::{net::TcpListener, sync::mpsc, task::JoinHandle};
@@ -70,8 +72,12 @@ pub async fn start(
 
     let carrier_shutdown = CancellationToken::new();
     let (events, events_rx) = mpsc::channel::<CarrierEvent>(16_384);
-    let Carriers { carriers, connectors, simulator, simulator_shutdown } =
-        carriers(&config, events, &carrier_shutdown).await?;
+    let Carriers {
+        carriers,
+        connectors,
+        simulator,
+        simulator_shutdown,
+    } = carriers(&config, events, &carrier_shutdown).await?;
     let routes = config
         .routes
         .iter()
@@ -95,8 +101,13 @@ pub async fn start(
     let control = simulator
         .clone()
         .map(|s| Arc::new(SmppSimulatorControl(s)) as hato_api::routes::simulator::SharedSimulator);
-    let state =
-        hato_api::AppState::new(store.clone(), engine.clone(), config.api(), Some(telemetry::metrics_handle()), control);
+    let state = hato_api::AppState::new(
+        store.clone(),
+        engine.clone(),
+        config.api(),
+        Some(telemetry::metrics_handle()),
+        control,
+    );
     let app = hato_api::app(state);
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = store.backend().as_str(), "hato is listening");
@@ -165,7 +176,9 @@ async fn carriers(
     let mut connectors = Vec::new();
     if config.connectors.is_empty() {
         // The embedded SMSC simulator on a free loopback port, bound over real SMPP.
-        let listener = TcpListener::bind("127.0.0.1:0").await.context("cannot start the SMSC simulator")?;
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("cannot start the SMSC simulator")?;
         let simulator_config = SimulatorConfig {
             receipt_delay: config.simulator.report_delay.0,
             outcomes: config.simulator.outcomes.clone(),
@@ -173,11 +186,17 @@ async fn carriers(
             record: false,
             ..SimulatorConfig::default()
         };
-        let simulator = Simulator::start(simulator_config, listener, built.simulator_shutdown.clone()).await;
+        let simulator =
+            Simulator::start(simulator_config, listener, built.simulator_shutdown.clone()).await;
         let addr = simulator.local_addr();
         tracing::info!(%addr, "SMSC simulator listening");
-        let mut connector =
-            hato_smpp::ConnectorConfig::new("simulator", addr.ip().to_string(), addr.port(), "hato", "hato");
+        let mut connector = hato_smpp::ConnectorConfig::new(
+            "simulator",
+            addr.ip().to_string(),
+            addr.port(),
+            "hato",
+            "hato",
+        );
         connector.window = 500;
         connector.binds = 2;
         connectors.push((connector, None));
@@ -189,7 +208,9 @@ async fn carriers(
                 .as_deref()
                 .map(|s| hato_core::Sender::parse(s, &config.default_region))
                 .transpose()
-                .map_err(|e| anyhow::anyhow!("connector `{}`: default_sender: {e}", settings.name))?;
+                .map_err(|e| {
+                    anyhow::anyhow!("connector `{}`: default_sender: {e}", settings.name)
+                })?;
             connectors.push((config.smpp_connector(settings)?, sender));
         }
     }

@@ -18,7 +18,11 @@ impl SimulatorControl for SmppSimulatorControl {
             Some("udh16") => LongMessageMode::Udh16,
             Some("sar") => LongMessageMode::Sar,
             Some("payload") => LongMessageMode::Payload,
-            Some(other) => return Err(format!("concat `{other}` is not udh, udh16, sar or payload")),
+            Some(other) => {
+                return Err(format!(
+                    "concat `{other}` is not udh, udh16, sar or payload"
+                ));
+            }
         };
         message.units_per_part = mo.units_per_part;
         message.order = match mo.order.as_deref() {
@@ -38,11 +42,15 @@ impl SimulatorControl for SmppSimulatorControl {
             }
             "disconnect_all" => Fault::DisconnectAll,
             "respond_with" => Fault::RespondWith {
-                status: fault.status.ok_or("`respond_with` needs `status` (an SMPP command status)")?,
+                status: fault
+                    .status
+                    .ok_or("`respond_with` needs `status` (an SMPP command status)")?,
                 count,
             },
             "delay_responses" => Fault::DelayResponses {
-                delay: Duration::from_millis(fault.delay_ms.ok_or("`delay_responses` needs `delay_ms`")?),
+                delay: Duration::from_millis(
+                    fault.delay_ms.ok_or("`delay_responses` needs `delay_ms`")?,
+                ),
                 count,
             },
             "drop_responses" => Fault::DropResponses { count },

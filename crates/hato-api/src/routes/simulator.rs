@@ -74,7 +74,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 fn simulator(state: &AppState) -> ApiResult<&SharedSimulator> {
     state.simulator().ok_or_else(|| {
-        ApiError::new(StatusCode::NOT_FOUND, "no_simulator", "this server runs real connectors, not the SMSC simulator")
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_simulator",
+            "this server runs real connectors, not the SMSC simulator",
+        )
     })
 }
 
@@ -84,7 +88,10 @@ fn simulator(state: &AppState) -> ApiResult<&SharedSimulator> {
     responses((status = 200, body = Object), (status = 404, body = ErrorEnvelope)),
     security(("api_key" = []))
 )]
-async fn simulator_stats(State(state): State<AppState>, _auth: Authenticated) -> ApiResult<Json<serde_json::Value>> {
+async fn simulator_stats(
+    State(state): State<AppState>,
+    _auth: Authenticated,
+) -> ApiResult<Json<serde_json::Value>> {
     Ok(Json(simulator(&state)?.stats()))
 }
 
@@ -101,11 +108,19 @@ async fn simulate_mo(
     ValidJson(mo): ValidJson<SimulatedMo>,
 ) -> ApiResult<(StatusCode, Json<MoAccepted>)> {
     if mo.body.is_empty() {
-        return Err(ApiError::invalid("body", "empty_body", "`body` must not be empty"));
+        return Err(ApiError::invalid(
+            "body",
+            "empty_body",
+            "`body` must not be empty",
+        ));
     }
-    let pdus = simulator(&state)?
-        .send_mo(&mo)
-        .map_err(|message| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "simulator_refused", message))?;
+    let pdus = simulator(&state)?.send_mo(&mo).map_err(|message| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "simulator_refused",
+            message,
+        )
+    })?;
     Ok((StatusCode::ACCEPTED, Json(MoAccepted { pdus })))
 }
 

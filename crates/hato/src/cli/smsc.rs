@@ -5,7 +5,12 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use axum::{Json, Router, extract::State, http::StatusCode, routing::{get, post}};
+use axum::{
+    Json, Router,
+    extract::State,
+    http::StatusCode,
+    routing::{get, post},
+};
 use hato_api::routes::simulator::{SimulatedFault, SimulatedMo, SimulatorControl};
 use hato_core::simulation::OutcomeMix;
 use hato_smpp::simulator::{IdFormat, Simulator, SimulatorConfig};
@@ -50,7 +55,9 @@ pub struct SmscArgs {
 }
 
 fn parse_duration(text: &str) -> Result<HumanDuration, String> {
-    humantime::parse_duration(text).map(HumanDuration).map_err(|e| format!("not a duration like 100ms or 2s: {e}"))
+    humantime::parse_duration(text)
+        .map(HumanDuration)
+        .map_err(|e| format!("not a duration like 100ms or 2s: {e}"))
 }
 
 fn id_format(text: &str) -> anyhow::Result<IdFormat> {
@@ -77,14 +84,20 @@ pub async fn run(args: SmscArgs) -> anyhow::Result<()> {
         record: false,
         ..SimulatorConfig::default()
     };
-    let listener =
-        tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
     let shutdown = CancellationToken::new();
     let simulator = Simulator::start(config, listener, shutdown.clone()).await;
-    eprintln!("SMSC simulator listening on smpp://{}", simulator.local_addr());
+    eprintln!(
+        "SMSC simulator listening on smpp://{}",
+        simulator.local_addr()
+    );
     let control = Arc::new(SmppSimulatorControl(simulator.clone()));
     if let Some(address) = args.control {
-        let listener = tokio::net::TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address}"))?;
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on {address}"))?;
         eprintln!("control API on http://{address} (POST /mo, POST /faults, GET /stats)");
         let app = Router::new()
             .route("/stats", get(stats))
@@ -93,7 +106,9 @@ pub async fn run(args: SmscArgs) -> anyhow::Result<()> {
             .with_state(control.clone());
         let token = shutdown.clone();
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app).with_graceful_shutdown(token.cancelled_owned()).await;
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(token.cancelled_owned())
+                .await;
         });
     }
     let mut report = tokio::time::interval(Duration::from_secs(10));
@@ -115,16 +130,31 @@ async fn stats(State(control): Control) -> Json<serde_json::Value> {
     Json(control.stats())
 }
 
-async fn mo(State(control): Control, Json(mo): Json<SimulatedMo>) -> (StatusCode, Json<serde_json::Value>) {
+async fn mo(
+    State(control): Control,
+    Json(mo): Json<SimulatedMo>,
+) -> (StatusCode, Json<serde_json::Value>) {
     match control.send_mo(&mo) {
-        Ok(pdus) => (StatusCode::ACCEPTED, Json(serde_json::json!({ "pdus": pdus }))),
-        Err(message) => (StatusCode::UNPROCESSABLE_ENTITY, Json(serde_json::json!({ "error": message }))),
+        Ok(pdus) => (
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({ "pdus": pdus })),
+        ),
+        Err(message) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(serde_json::json!({ "error": message })),
+        ),
     }
 }
 
-async fn fault(State(control): Control, Json(fault): Json<SimulatedFault>) -> (StatusCode, Json<serde_json::Value>) {
+async fn fault(
+    State(control): Control,
+    Json(fault): Json<SimulatedFault>,
+) -> (StatusCode, Json<serde_json::Value>) {
     match control.inject(&fault) {
         Ok(()) => (StatusCode::NO_CONTENT, Json(serde_json::Value::Null)),
-        Err(message) => (StatusCode::UNPROCESSABLE_ENTITY, Json(serde_json::json!({ "error": message }))),
+        Err(message) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(serde_json::json!({ "error": message })),
+        ),
     }
 }
