@@ -2,6 +2,7 @@
 //! benchmark. `main.rs` only parses arguments and calls in here, so integration tests can
 //! start whole servers in-process.
 
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod server;

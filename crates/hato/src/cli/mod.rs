@@ -63,6 +63,8 @@ pub enum Command {
     /// Read messages from a running server.
     #[command(subcommand)]
     Messages(client::MessagesCommand),
+    /// Measure throughput, latency and memory of a server (spawned here by default).
+    Bench(crate::bench::BenchArgs),
 }
 
 pub async fn execute(cli: Cli) -> anyhow::Result<()> {
@@ -72,6 +74,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Send(args) => client::send(args).await,
         Command::Preview(args) => preview::run(cli.config.as_deref(), args),
         Command::Messages(command) => client::messages(command).await,
+        Command::Bench(args) => crate::bench::run(cli.config.as_deref(), args).await,
         Command::Smsc(args) => smsc::run(args).await,
     }
 }

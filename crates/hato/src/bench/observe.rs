@@ -1,0 +1,118 @@
+//! Watching the server's progress through `/metrics` (Prometheus text format).
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// Delivery reports that set a message to `delivered`, committed to the store.
+pub const DELIVERED: Series = Series {
+    name: "hato_receipts_total",
+    labels: &[("result", "applied"), ("status", "delivered")],
+};
+
+/// Messages a carrier accepted (counted as the round ends, just before its outcomes commit).
+pub const SUBMITTED: Series = Series {
+    name: "hato_dispatch_outcomes_total",
+    labels: &[("outcome", "sent")],
+};
+
+/// Scheduled or backing-off dispatch jobs (all lanes).
+pub const DELAYED: Series = Series {
+    name: "hato_queue_delayed",
+    labels: &[("queue", "dispatch")],
+};
+
+/// Dispatch jobs ready to run (all lanes).
+pub const READY: Series = Series {
+    name: "hato_queue_ready",
+    labels: &[("queue", "dispatch")],
+};
+
+/// A metric name and the labels a sample must carry; samples that match are summed (e.g. over
+/// connectors or lanes).
+#[derive(Debug, Clone, Copy)]
+pub struct Series {
+    pub name: &'static str,
+    pub labels: &'static [(&'static str, &'static str)],
+}
+
+impl Series {
+    /// Sum of the matching samples in an exposition; 0 when there are none yet (counters
+    /// appear on their first increment).
+    pub fn sum(&self, text: &str) -> f64 {
+        text.lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| {
+                let (series, value) = line.rsplit_once(' ')?;
+                let (name, labels) = match series.split_once('{') {
+                    Some((name, labels)) => (name, labels.trim_end_matches('}')),
+                    None => (series, ""),
+                };
+                if name != self.name {
+                    return None;
+                }
+                let all = self.labels.iter().all(|(key, wanted)| {
+                    labels
+                        .split(',')
+                        .filter_map(|pair| pair.split_once('='))
+                        .any(|(k, v)| k == *key && v.trim_matches('"') == *wanted)
+                });
+                all.then(|| value.parse::<f64>().ok()).flatten()
+            })
+            .sum()
+    }
+}
+
+/// Reads `/metrics` once.
+pub async fn scrape(http: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+    let response = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .context("cannot read /metrics")?;
+    if !response.status().is_success() {
+        bail!("/metrics answered {}", response.status());
+    }
+    Ok(response.text().await?)
+}
+
+/// Polls until `series` reaches `goal`; returns when it did, or fails after `timeout`.
+pub async fn wait_until(
+    http: &reqwest::Client,
+    base: &str,
+    series: Series,
+    goal: f64,
+    timeout: Duration,
+) -> anyhow::Result<Instant> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let seen = series.sum(&scrape(http, base).await?);
+        if seen >= goal {
+            return Ok(Instant::now());
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "{} reached only {seen} of {goal} within {timeout:?}",
+                series.name
+            );
+        }
+        // Coarse polls cost the server little; 20 ms is ≤ 1 % of any run we report.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matching_samples_are_summed() {
+        let text = "# TYPE hato_receipts_total counter\n\
+            hato_receipts_total{result=\"applied\",status=\"delivered\"} 41\n\
+            hato_receipts_total{status=\"delivered\",result=\"applied\",x=\"y\"} 1\n\
+            hato_receipts_total{result=\"part\",status=\"delivered\"} 7\n\
+            hato_receipts_totally{result=\"applied\",status=\"delivered\"} 9\n";
+        assert_eq!(DELIVERED.sum(text), 42.0);
+        assert_eq!(SUBMITTED.sum(text), 0.0);
+    }
+}

@@ -1,0 +1,349 @@
+//! The scenarios: what is sent, what is waited for, which figures come out.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::bail;
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+
+use super::{
+    Plan, Scenario, Transport,
+    load::{self, Load, Work},
+    observe::{self, DELAYED, DELIVERED, READY, SUBMITTED},
+    proc::{self, CpuMeter},
+    report::{Figure, Goal},
+    target::Target,
+};
+
+/// Targets from the performance issues (2-core machine, generator included).
+const SINGLE_END_TO_END: f64 = 15_000.0;
+const BATCH_ACCEPTED: f64 = 50_000.0;
+const LATENCY_P99_MS: f64 = 10.0;
+const BACKLOG_RSS_MIB: f64 = 100.0;
+const SMPP_END_TO_END: f64 = 20_000.0;
+const SMPP_QUEUE_TO_SMSC: f64 = 100_000.0;
+/// Distinct request bodies sent in turn (distinct recipients, no per-request JSON building).
+const SINGLE_BODIES: usize = 1_000;
+const BATCH_BODIES: usize = 4;
+/// Time for the server to settle after filling the backlog, before reading its memory.
+const SETTLE: Duration = Duration::from_secs(3);
+
+pub async fn run(plan: &Plan, target: &Target) -> anyhow::Result<Vec<Figure>> {
+    match plan.args.scenario {
+        Scenario::Single => single(plan, target).await,
+        Scenario::Batch => batch(plan, target).await,
+        Scenario::Latency => latency(plan, target).await,
+        Scenario::Backlog => backlog(plan, target).await,
+        Scenario::Drain => drain(plan, target).await,
+    }
+}
+
+fn message(index: usize, send_at: Option<&str>) -> Value {
+    let mut message = json!({
+        "to": format!("+81901{:07}", index % 10_000_000),
+        "body": format!("Hato bench message {index}: your code is {:06}", index % 1_000_000),
+    });
+    if let Some(at) = send_at {
+        message["send_at"] = Value::String(at.to_owned());
+    }
+    message
+}
+
+fn single_bodies() -> Arc<[String]> {
+    (0..SINGLE_BODIES)
+        .map(|i| message(i, None).to_string())
+        .collect()
+}
+
+fn batch_bodies(size: usize, send_at: Option<&str>) -> Arc<[String]> {
+    (0..BATCH_BODIES)
+        .map(|b| {
+            let messages: Vec<Value> = (0..size).map(|i| message(b * size + i, send_at)).collect();
+            json!({ "messages": messages }).to_string()
+        })
+        .collect()
+}
+
+fn work(target: &Target, path: &'static str, bodies: Arc<[String]>) -> Work {
+    Work {
+        base: target.base.clone(),
+        key: target.key.clone(),
+        path,
+        bodies,
+    }
+}
+
+/// Fails the run when nothing got through; a few errors are reported as a figure instead.
+fn check(load: &Load) -> anyhow::Result<()> {
+    if load.accepted == 0 {
+        bail!(
+            "no message was accepted: {}",
+            load.first_error.as_deref().unwrap_or("no error either")
+        );
+    }
+    if let Some(error) = &load.first_error {
+        eprintln!("warning: {} request(s) failed, first: {error}", load.errors);
+    }
+    Ok(())
+}
+
+fn latency_figures(load: &Load, prefix: &'static str) -> Vec<Figure> {
+    let (p50, p90, p99, max) = match prefix {
+        "batch" => (
+            "batch latency p50",
+            "batch latency p90",
+            "batch latency p99",
+            "batch latency max",
+        ),
+        _ => ("latency p50", "latency p90", "latency p99", "latency max"),
+    };
+    vec![
+        Figure::info("p50_ms", p50, "ms", load.millis(0.50)),
+        Figure::info("p90_ms", p90, "ms", load.millis(0.90)),
+        Figure::info("p99_ms", p99, "ms", load.millis(0.99)),
+        Figure::info("max_ms", max, "ms", load.max_millis()),
+    ]
+}
+
+fn cpu_figures(cpu: &proc::CpuShare, target: &Target) -> Vec<Figure> {
+    let mut figures = Vec::new();
+    if let Some(server) = cpu.server {
+        figures.push(Figure::info(
+            "server_cpu",
+            "server CPU",
+            "% of 1 core",
+            server,
+        ));
+    }
+    if let Some(generator) = cpu.generator {
+        figures.push(Figure::info(
+            "generator_cpu",
+            "generator CPU",
+            "% of 1 core",
+            generator,
+        ));
+    }
+    if let Some((_, peak)) = target.pid().and_then(proc::memory_mib) {
+        figures.push(Figure::info(
+            "server_peak_rss",
+            "server peak RSS",
+            "MiB",
+            peak,
+        ));
+    }
+    figures
+}
+
+/// Closed-loop load, then waits until everything accepted is delivered.
+async fn end_to_end(
+    plan: &Plan,
+    target: &Target,
+    work: Work,
+    requests: u64,
+) -> anyhow::Result<(Load, f64, proc::CpuShare)> {
+    let args = &plan.args;
+    let baseline = DELIVERED.sum(&observe::scrape(&target.control, &target.base).await?);
+    let http = load::client(args.concurrency)?;
+    let cpu = CpuMeter::start(target.pid());
+    let load = load::closed_loop(&http, &work, requests, args.concurrency).await;
+    check(&load)?;
+    let goal = baseline + load.accepted as f64;
+    let done =
+        observe::wait_until(&target.control, &target.base, DELIVERED, goal, plan.timeout).await?;
+    let cpu = cpu.stop();
+    let seconds = done.duration_since(load.started).as_secs_f64();
+    let rate = load_rate(load.accepted, seconds);
+    Ok((load, rate, cpu))
+}
+
+fn load_rate(messages: u64, seconds: f64) -> f64 {
+    messages as f64 / seconds.max(1e-9)
+}
+
+async fn single(plan: &Plan, target: &Target) -> anyhow::Result<Vec<Figure>> {
+    let work = work(target, "/v1/messages", single_bodies());
+    let (load, e2e, cpu) = end_to_end(plan, target, work, plan.args.messages).await?;
+    let mut figures = vec![
+        Figure::info("accepted_rate", "accepted", "msg/s", load.rate()),
+        Figure::info("e2e_rate", "end to end (all delivered)", "msg/s", e2e)
+            .goal(Goal::AtLeast(SINGLE_END_TO_END)),
+    ];
+    figures.extend(latency_figures(&load, "single"));
+    figures.push(Figure::info(
+        "errors",
+        "failed requests",
+        "",
+        load.errors as f64,
+    ));
+    figures.extend(cpu_figures(&cpu, target));
+    Ok(figures)
+}
+
+async fn batch(plan: &Plan, target: &Target) -> anyhow::Result<Vec<Figure>> {
+    let args = &plan.args;
+    let size = args.batch_size;
+    let requests = args.messages.div_ceil(size as u64);
+    let work = work(target, "/v1/messages/batch", batch_bodies(size, None));
+    let (load, e2e, cpu) = end_to_end(plan, target, work, requests).await?;
+    let mut e2e_figure = Figure::info("e2e_rate", "end to end (all delivered)", "msg/s", e2e);
+    if args.transport == Transport::Smpp && args.url.is_none() {
+        e2e_figure = e2e_figure.goal(Goal::AtLeast(SMPP_END_TO_END));
+    }
+    let mut figures = vec![
+        Figure::info("accepted_rate", "accepted", "msg/s", load.rate())
+            .goal(Goal::AtLeast(BATCH_ACCEPTED)),
+        e2e_figure,
+    ];
+    figures.extend(latency_figures(&load, "batch"));
+    figures.push(Figure::info(
+        "errors",
+        "failed requests",
+        "",
+        load.errors as f64,
+    ));
+    figures.extend(cpu_figures(&cpu, target));
+    Ok(figures)
+}
+
+async fn latency(plan: &Plan, target: &Target) -> anyhow::Result<Vec<Figure>> {
+    let args = &plan.args;
+    let work = work(target, "/v1/messages", single_bodies());
+    let http = load::client(args.concurrency)?;
+    let cpu = CpuMeter::start(target.pid());
+    let load = load::open_loop(&http, &work, args.rate, plan.duration).await;
+    let cpu = cpu.stop();
+    check(&load)?;
+    let mut figures = vec![
+        Figure::info("offered_rate", "offered", "req/s", args.rate as f64),
+        Figure::info("accepted_rate", "accepted", "msg/s", load.rate()),
+        Figure::info("p50_ms", "latency p50", "ms", load.millis(0.50)),
+        Figure::info("p90_ms", "latency p90", "ms", load.millis(0.90)),
+        Figure::info("p99_ms", "latency p99", "ms", load.millis(0.99))
+            .goal(Goal::AtMost(LATENCY_P99_MS)),
+        Figure::info("p999_ms", "latency p99.9", "ms", load.millis(0.999)),
+        Figure::info("max_ms", "latency max", "ms", load.max_millis()),
+        Figure::info("errors", "failed requests", "", load.errors as f64),
+    ];
+    figures.extend(cpu_figures(&cpu, target));
+    Ok(figures)
+}
+
+/// An RFC 3339 time this far from now.
+fn from_now(ahead: SignedDuration) -> anyhow::Result<String> {
+    Ok(Timestamp::now().checked_add(ahead)?.to_string())
+}
+
+/// Sends the run's messages in batches, each due at `send_at` (now when `None`).
+async fn fill(plan: &Plan, target: &Target, send_at: Option<&str>) -> anyhow::Result<Load> {
+    let args = &plan.args;
+    let size = args.batch_size;
+    let work = work(target, "/v1/messages/batch", batch_bodies(size, send_at));
+    let http = load::client(args.concurrency)?;
+    let load = load::closed_loop(
+        &http,
+        &work,
+        args.messages.div_ceil(size as u64),
+        args.concurrency,
+    )
+    .await;
+    check(&load)?;
+    Ok(load)
+}
+
+async fn backlog(plan: &Plan, target: &Target) -> anyhow::Result<Vec<Figure>> {
+    let pid = target.pid();
+    let idle = pid.and_then(proc::memory_mib).map(|(rss, _)| rss);
+    // Scheduled far ahead (the default), or due now with a carrier that never binds.
+    let send_at = match plan.args.hold {
+        super::Hold::Scheduled => Some(from_now(SignedDuration::from_hours(300 * 24))?),
+        super::Hold::Unbound => None,
+    };
+    let load = fill(plan, target, send_at.as_deref()).await?;
+    tokio::time::sleep(SETTLE).await;
+    let memory = pid.and_then(proc::memory_mib);
+    let metrics = observe::scrape(&target.control, &target.base).await?;
+    let waiting = DELAYED.sum(&metrics) + READY.sum(&metrics);
+    let mut figures = vec![
+        Figure::info("fill_rate", "queue filled at", "msg/s", load.rate()),
+        Figure::info("waiting", "messages waiting (queue gauges)", "", waiting),
+    ];
+    if let Some((rss, peak)) = memory {
+        figures.push(
+            Figure::info("rss", "server RSS with the backlog", "MiB", rss)
+                .goal(Goal::AtMost(BACKLOG_RSS_MIB)),
+        );
+        figures.push(Figure::info("peak_rss", "server peak RSS", "MiB", peak));
+    }
+    if let Some(idle) = idle {
+        figures.push(Figure::info("idle_rss", "server RSS before", "MiB", idle));
+    }
+    figures.push(Figure::info(
+        "errors",
+        "failed requests",
+        "",
+        load.errors as f64,
+    ));
+    Ok(figures)
+}
+
+/// Fills the queue with messages all due at one instant, then times the dispatch of the lot.
+async fn drain(plan: &Plan, target: &Target) -> anyhow::Result<Vec<Figure>> {
+    let args = &plan.args;
+    let metrics = observe::scrape(&target.control, &target.base).await?;
+    let (submitted0, delivered0) = (SUBMITTED.sum(&metrics), DELIVERED.sum(&metrics));
+    // Enough time to fill at 10,000 msg/s, and never less than 5 s.
+    let lead = Duration::from_secs_f64((args.messages as f64 / 10_000.0).max(5.0));
+    let due = Instant::now() + lead;
+    let send_at = from_now(SignedDuration::try_from(lead)?)?;
+    let load = fill(plan, target, Some(&send_at)).await?;
+    if Instant::now() >= due {
+        bail!(
+            "filling took {:?}, past the {lead:?} lead: the queue was not full when it became due",
+            load.elapsed
+        );
+    }
+    tokio::time::sleep_until(due.into()).await;
+    let cpu = CpuMeter::start(target.pid());
+    let expected = load.accepted as f64;
+    let submitted = observe::wait_until(
+        &target.control,
+        &target.base,
+        SUBMITTED,
+        submitted0 + expected,
+        plan.timeout,
+    )
+    .await?;
+    let delivered = observe::wait_until(
+        &target.control,
+        &target.base,
+        DELIVERED,
+        delivered0 + expected,
+        plan.timeout,
+    )
+    .await?;
+    let cpu = cpu.stop();
+    let mut to_carrier = Figure::info(
+        "queue_to_carrier",
+        "queue -> carrier",
+        "msg/s",
+        load_rate(load.accepted, submitted.duration_since(due).as_secs_f64()),
+    );
+    if args.transport == Transport::Smpp && args.url.is_none() {
+        to_carrier = to_carrier.goal(Goal::AtLeast(SMPP_QUEUE_TO_SMSC));
+    }
+    let mut figures = vec![
+        Figure::info("fill_rate", "queue filled at", "msg/s", load.rate()),
+        to_carrier,
+        Figure::info(
+            "queue_to_delivered",
+            "queue -> delivered",
+            "msg/s",
+            load_rate(load.accepted, delivered.duration_since(due).as_secs_f64()),
+        ),
+    ];
+    figures.extend(cpu_figures(&cpu, target));
+    Ok(figures)
+}
