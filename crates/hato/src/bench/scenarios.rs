@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::{
     Plan, Scenario, Transport,
     load::{self, Load, Work},
-    observe::{self, DELAYED, DELIVERED, READY, SUBMITTED},
+    observe::{self, DELAYED, READY},
     proc::{self, CpuMeter},
     report::{Figure, Goal},
     target::Target,
@@ -145,14 +145,20 @@ async fn end_to_end(
     requests: u64,
 ) -> anyhow::Result<(Load, f64, proc::CpuShare)> {
     let args = &plan.args;
-    let baseline = DELIVERED.sum(&observe::scrape(&target.control, &target.base).await?);
+    let baseline = observe::delivered(&observe::scrape(&target.control, &target.base).await?);
     let http = load::client(args.concurrency)?;
     let cpu = CpuMeter::start(target.pid());
     let load = load::closed_loop(&http, &work, requests, args.concurrency).await;
     check(&load)?;
     let goal = baseline + load.accepted as f64;
-    let done =
-        observe::wait_until(&target.control, &target.base, DELIVERED, goal, plan.timeout).await?;
+    let done = observe::wait_until(
+        &target.control,
+        &target.base,
+        ("delivered", observe::delivered),
+        goal,
+        plan.timeout,
+    )
+    .await?;
     let cpu = cpu.stop();
     let seconds = done.duration_since(load.started).as_secs_f64();
     let rate = load_rate(load.accepted, seconds);
@@ -293,7 +299,7 @@ async fn backlog(plan: &Plan, target: &Target) -> anyhow::Result<Vec<Figure>> {
 async fn drain(plan: &Plan, target: &Target) -> anyhow::Result<Vec<Figure>> {
     let args = &plan.args;
     let metrics = observe::scrape(&target.control, &target.base).await?;
-    let (submitted0, delivered0) = (SUBMITTED.sum(&metrics), DELIVERED.sum(&metrics));
+    let (submitted0, delivered0) = (observe::submitted(&metrics), observe::delivered(&metrics));
     // Enough time to fill at 10,000 msg/s, and never less than 5 s.
     let lead = Duration::from_secs_f64((args.messages as f64 / 10_000.0).max(5.0));
     let due = Instant::now() + lead;
@@ -311,7 +317,7 @@ async fn drain(plan: &Plan, target: &Target) -> anyhow::Result<Vec<Figure>> {
     let submitted = observe::wait_until(
         &target.control,
         &target.base,
-        SUBMITTED,
+        ("sent", observe::submitted),
         submitted0 + expected,
         plan.timeout,
     )
@@ -319,7 +325,7 @@ async fn drain(plan: &Plan, target: &Target) -> anyhow::Result<Vec<Figure>> {
     let delivered = observe::wait_until(
         &target.control,
         &target.base,
-        DELIVERED,
+        ("delivered", observe::delivered),
         delivered0 + expected,
         plan.timeout,
     )
