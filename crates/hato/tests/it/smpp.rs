@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use standardwebhooks::Webhook;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{Reply, TestApp, TestDb, on_both_backends, poll_until, sink::Sink};
+use crate::support::{Reply, TestApp, TestDb, on_both_backends, poll_for, poll_until, sink::Sink};
 
 on_both_backends!(
     messages_go_out_over_smpp_and_are_delivered,
@@ -40,11 +40,17 @@ async fn send_many(app: &TestApp, count: usize, body: &str) -> Vec<String> {
         .collect()
 }
 
+/// Generous: after a disconnect, parts in flight are retried only once their response times
+/// out (10 s) and the reconnect backs off; this asserts that nothing is lost, not speed.
 async fn until_all_delivered(app: &TestApp, count: usize) {
-    poll_until("every message is delivered", || async {
-        let delivered = app.all_messages("&status=delivered").await.len();
-        (delivered == count).then_some(())
-    })
+    poll_for(
+        Duration::from_secs(90),
+        "every message is delivered",
+        || async {
+            let delivered = app.all_messages("&status=delivered").await.len();
+            (delivered == count).then_some(())
+        },
+    )
     .await;
 }
 
