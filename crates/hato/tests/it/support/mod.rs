@@ -189,7 +189,12 @@ impl TestApp {
             db,
             config,
             base: format!("http://{}", server.addr),
-            http: reqwest::Client::new(),
+            // No pooled connections: a server may close one after refusing a request early
+            // (413, 401), and reusing it races the close.
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .expect("HTTP client"),
             key: String::new(),
             server: Some(server),
         };
