@@ -14,7 +14,7 @@
 //!   so a stalled server is charged for the requests it delayed (no coordinated omission).
 //! - `backlog`: K messages waiting in the queue (scheduled far ahead, or with an unreachable
 //!   carrier), then the server's RSS.
-//! - `drain`: K messages scheduled for one instant a few seconds ahead, so they become due
+//! - `drain`: K messages scheduled for one instant K/1,000 s (at least 5 s) ahead, so they become due
 //!   together; queue → carrier msg/s and queue → delivered msg/s.
 //!
 //! "Delivered" is observed on `/metrics`: the counter
