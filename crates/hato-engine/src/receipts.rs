@@ -54,6 +54,8 @@ async fn reconcile_unmatched(store: &Store) {
     match store.reconcile_unmatched_receipts(1000).await {
         Ok(0) => {}
         Ok(applied) => {
+            metrics::counter!("hato_receipts_total", "result" => "reconciled", "status" => "any")
+                .increment(applied as u64);
             tracing::debug!(
                 applied,
                 "applied receipts that arrived before their submit response"
