@@ -15,6 +15,7 @@ on_both_backends!(
     failed_deliveries_are_retried_honouring_retry_after,
     after_a_rotation_both_secrets_verify,
     the_webhook_url_is_validated,
+    a_gone_receiver_is_not_retried,
 );
 
 async fn set_webhook_url(app: &TestApp, url: &str) -> Value {
@@ -305,5 +306,48 @@ async fn the_webhook_url_is_validated(db: TestDb) {
     .await;
     assert_eq!(cleared.status, 200);
     assert!(cleared.body["webhook_url"].is_null(), "{cleared:?}");
+    app.shutdown().await;
+}
+
+/// `410 Gone` says the endpoint is gone for good: one attempt, no retry scheduled.
+async fn a_gone_receiver_is_not_retried(db: TestDb) {
+    let app = TestApp::start(db).await;
+    let sink = Sink::start().await;
+    set_webhook_url(&app, &sink.url("/hooks")).await;
+    let gone = Answer {
+        status: 410,
+        retry_after: None,
+    };
+    sink.script_for("message.delivered", [gone, gone, gone]);
+    let accepted = app.send(json!({"to": "09012345678", "body": "gone"})).await;
+    let id = accepted["id"].as_str().expect("id");
+    let attempts = poll_until("the delivered event is attempted", || async {
+        let attempts: Vec<Value> = webhook_attempts(&app, id)
+            .await
+            .into_iter()
+            .filter(|a| a["webhook_event"] == "message.delivered")
+            .collect();
+        (!attempts.is_empty()).then_some(attempts)
+    })
+    .await;
+    assert_eq!(attempts[0]["response_status"], 410, "{attempts:?}");
+    assert!(
+        attempts[0].get("next_attempt_at").is_none(),
+        "no retry after 410: {attempts:?}"
+    );
+    // Longer than the whole test retry schedule (100 + 200 + 300 ms): still one attempt.
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let again: Vec<Value> = webhook_attempts(&app, id)
+        .await
+        .into_iter()
+        .filter(|a| a["webhook_event"] == "message.delivered")
+        .collect();
+    assert_eq!(again.len(), 1, "{again:?}");
+    let delivered = sink
+        .received()
+        .into_iter()
+        .filter(|r| r.event_type() == "message.delivered")
+        .count();
+    assert_eq!(delivered, 1);
     app.shutdown().await;
 }
