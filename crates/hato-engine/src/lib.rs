@@ -49,7 +49,7 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Starts the dispatcher, the receipt handler, the webhook sender and the metrics sampler.
+    /// Starts the dispatcher, the receipt handler and the webhook sender.
     /// `events` is the receiving end of the channel the carriers report on.
     pub fn start(
         store: Store,
@@ -80,7 +80,6 @@ impl Engine {
             config.clone(),
             shutdown.clone(),
         ));
-        tracker.spawn(metrics_task::run(store, shutdown));
         tracker.close();
         Engine {
             dispatch_wakeup,

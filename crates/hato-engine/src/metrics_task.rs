@@ -1,24 +1,11 @@
-//! Samples what only the database knows (queue depth and age) into gauges.
-
-use std::time::Duration;
+//! Samples what only the database knows (queue depth and age) into gauges. It runs when
+//! `/metrics` is scraped, the only time the gauges are read, so an idle server never scans
+//! its queue.
 
 use hato_core::MessageKind;
 use hato_store::Store;
-use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_ms;
-
-pub(crate) async fn run(store: Store, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            () = shutdown.cancelled() => return,
-        }
-        sample(&store).await;
-    }
-}
 
 /// Reads the queue depths once and publishes them.
 pub async fn sample(store: &Store) {
