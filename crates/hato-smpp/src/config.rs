@@ -79,10 +79,11 @@ pub struct ConnectorConfig {
     pub enquire_link_interval: Duration,
     /// How long to wait for any response (bind, submit, enquire_link, unbind).
     pub response_timeout: Duration,
-    /// First reconnect delay after a bind fails or a session drops; doubles up to
-    /// `reconnect_max`.
+    /// First reconnect step after a bind fails or a session drops; the step doubles after
+    /// each failed attempt up to `reconnect_max`, and every wait is drawn at random between
+    /// half the step and the step (so many sessions do not reconnect in the same instant).
     pub reconnect_min: Duration,
-    /// Longest reconnect delay.
+    /// Longest reconnect step (waits are at most this long).
     pub reconnect_max: Duration,
     /// How long all submits pause after `ESME_RTHROTTLED` or `ESME_RMSGQFUL` (the rate is also
     /// halved and recovers gradually).
@@ -105,8 +106,9 @@ pub struct ConnectorConfig {
 
 impl ConnectorConfig {
     /// A transceiver connector with one bind and the defaults: window 100, no throughput cap,
-    /// enquire_link every 30 s, 10 s response timeout, reconnect 1 s doubling to 60 s, UDH
-    /// 8-bit concatenation, data_coding 0x00 / 0x08, receipts requested, 60 s reassembly.
+    /// enquire_link every 30 s, 10 s response timeout, reconnect steps 1 s doubling to 60 s
+    /// (each wait random in the upper half of its step), UDH 8-bit concatenation,
+    /// data_coding 0x00 / 0x08, receipts requested, 60 s reassembly.
     pub fn new(
         name: impl Into<String>,
         host: impl Into<String>,

@@ -1,8 +1,10 @@
 //! The connector: Hato as an ESME towards one SMSC, over one or more binds.
 //!
 //! [`Connector::start`] spawns one supervisor task per session. A supervisor connects,
-//! binds, runs the session until it ends, and reconnects with exponential backoff
-//! (`reconnect_min` doubling to `reconnect_max`) until shutdown.
+//! binds, runs the session until it ends, and reconnects with exponential backoff until
+//! shutdown: the step starts at `reconnect_min` and doubles up to `reconnect_max`, and each
+//! wait is drawn at random from the upper half of the step (`backoff.rs`), so the sessions
+//! of many processes coming back after an SMSC outage do not all reconnect at once.
 //!
 //! [`Connector::submit`] encodes a message into parts, and for each part waits for the
 //! throughput pacer, picks a bound transmitter with a free window slot (round robin), waits
@@ -26,9 +28,10 @@ use rusmpp::values::ServiceType;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::address::{destination_address, source_address};
+use crate::backoff::Backoff;
 use crate::config::{BindMode, ConfigError, ConnectorConfig};
 use crate::event::{ConnectorEvent, ConnectorSnapshot, OutboundSms, SubmitOutcome};
 use crate::long_message::{EncodeOptions, encode_message};
@@ -448,7 +451,7 @@ fn seed_reference(name: &str) -> u16 {
 /// Keeps one session alive: bind, run, back off, again, until shutdown.
 async fn supervise(shared: Arc<Shared>, role: Role, slot: Option<usize>) {
     let config = &shared.config;
-    let mut delay = config.reconnect_min;
+    let mut backoff = Backoff::new(config.reconnect_min, config.reconnect_max);
     loop {
         if shared.shutdown.is_cancelled() {
             break;
@@ -459,7 +462,7 @@ async fn supervise(shared: Arc<Shared>, role: Role, slot: Option<usize>) {
         };
         match bound {
             Ok(session) => {
-                delay = config.reconnect_min;
+                backoff.reset();
                 bind_changed(&shared, true).await;
                 let ended = session.run().await;
                 bind_changed(&shared, false).await;
@@ -476,11 +479,12 @@ async fn supervise(shared: Arc<Shared>, role: Role, slot: Option<usize>) {
                 shared.record_error(format!("bind failed: {error}"));
             }
         }
+        let delay = backoff.next_delay(&mut rand::rng());
+        debug!(connector = %config.name, role = role.as_str(), ?delay, "reconnecting after a pause");
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = shared.shutdown.cancelled() => break,
         }
-        delay = (delay * 2).min(config.reconnect_max);
     }
 }
 

@@ -25,6 +25,7 @@
 
 pub mod address;
 pub mod codec;
+mod backoff;
 pub mod config;
 pub mod connector;
 pub mod event;

@@ -53,7 +53,7 @@ impl Role {
         self != Role::Receiver
     }
 
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Role::Transceiver => "transceiver",
             Role::Transmitter => "transmitter",
