@@ -24,8 +24,8 @@
 #![warn(missing_docs)]
 
 pub mod address;
-pub mod codec;
 mod backoff;
+pub mod codec;
 pub mod config;
 pub mod connector;
 pub mod event;

@@ -4,8 +4,9 @@
 //! credentials, answers `submit_sm` pipelined, sends delivery receipts after a delay with a
 //! deterministic mix of outcomes ([`OutcomeMix`], keyed by a submit counter), plays handsets
 //! replying ([`Simulator::send_mo`], multipart and out of order included), injects faults on
-//! demand ([`Fault`]) and reports what it saw ([`Simulator::stats`], [`Simulator::received`],
-//! [`Simulator::received_messages`], [`Simulator::deliver_responses`]).
+//! demand ([`Fault`]) and reports what it saw ([`Simulator::stats`], overall and per bound
+//! session; [`Simulator::received`], [`Simulator::received_messages`],
+//! [`Simulator::deliver_responses`]).
 //!
 //! Message ids: `submit_sm_resp` carries ids in [`SimulatorConfig::submit_ids`] form and
 //! receipts in [`SimulatorConfig::receipt_ids`] form (hex and decimal by default), so the
@@ -182,6 +183,24 @@ pub struct SimulatorStats {
     pub max_outstanding: usize,
     /// `submit_sm` per second between the first and the last one received.
     pub submit_rate: f64,
+    /// Every session bound right now, in order of connection, with its own counters: how
+    /// the load spreads over the binds of a connector.
+    pub sessions: Vec<SessionStats>,
+}
+
+/// One bound session in [`SimulatorStats::sessions`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionStats {
+    /// The simulator's number for the connection (from 1, in order of arrival).
+    pub id: u64,
+    /// The bind's `system_id`.
+    pub system_id: String,
+    /// How it is bound.
+    pub role: BindRole,
+    /// `submit_sm` received on this session.
+    pub submits: u64,
+    /// `deliver_sm` / `data_sm` (receipts and MO) sent on this session, resends included.
+    pub delivers: u64,
 }
 
 /// One `submit_sm` as received, decoded.
@@ -367,24 +386,44 @@ fn take_one<T: Copy>(queue: &mut VecDeque<(T, usize)>) -> Option<T> {
     Some(value)
 }
 
-/// What a bound session can do.
+/// How a session is bound: what it can do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SimRole {
+pub enum BindRole {
+    /// `bind_transmitter`: submits only.
     Transmitter,
+    /// `bind_receiver`: receipts and MO only.
     Receiver,
+    /// `bind_transceiver`: both.
     Transceiver,
 }
 
-impl SimRole {
+impl BindRole {
     fn receives(self) -> bool {
-        self != SimRole::Transmitter
+        self != BindRole::Transmitter
     }
+
+    /// `"transmitter"`, `"receiver"` or `"transceiver"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BindRole::Transmitter => "transmitter",
+            BindRole::Receiver => "receiver",
+            BindRole::Transceiver => "transceiver",
+        }
+    }
+}
+
+/// Per-session counters, shared by the connection task and the session table.
+#[derive(Debug, Default)]
+struct SessionCounters {
+    submits: AtomicU64,
+    delivers: AtomicU64,
 }
 
 #[derive(Debug)]
 struct SessionEntry {
     system_id: String,
-    role: SimRole,
+    role: BindRole,
+    counters: Arc<SessionCounters>,
     writer: mpsc::UnboundedSender<Out>,
     next_sequence: Arc<AtomicU32>,
     kill: CancellationToken,
@@ -567,8 +606,19 @@ impl Simulator {
         } else {
             0.0
         };
+        let mut sessions: Vec<SessionStats> = lock(&self.shared.sessions)
+            .iter()
+            .map(|(id, s)| SessionStats {
+                id: *id,
+                system_id: s.system_id.clone(),
+                role: s.role,
+                submits: s.counters.submits.load(Ordering::Relaxed),
+                delivers: s.counters.delivers.load(Ordering::Relaxed),
+            })
+            .collect();
+        sessions.sort_by_key(|s| s.id);
         SimulatorStats {
-            bound: lock(&self.shared.sessions).len(),
+            bound: sessions.len(),
             binds_accepted: load(&c.binds_accepted),
             binds_rejected: load(&c.binds_rejected),
             submits,
@@ -584,6 +634,7 @@ impl Simulator {
             invalid_pdus: load(&c.invalid_pdus),
             max_outstanding: c.max_outstanding.load(Ordering::Relaxed),
             submit_rate,
+            sessions,
         }
     }
 
@@ -714,6 +765,7 @@ impl Shared {
             }
             DeliverKind::Mo { .. } => self.counters.mo_sent.fetch_add(1, Ordering::Relaxed),
         };
+        session.counters.delivers.fetch_add(1, Ordering::Relaxed);
         lock(&self.pending).insert((session_id, sequence), deliverable);
         let _ = session.writer.send(Out::Pdu(command));
     }

@@ -18,8 +18,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::{
-    Deliverable, ReceivedMessage, ReceivedSubmit, SessionEntry, Shared, SimRole, dates, lock,
-    message_number,
+    BindRole, Deliverable, ReceivedMessage, ReceivedSubmit, SessionCounters, SessionEntry, Shared,
+    dates, lock, message_number,
 };
 use crate::address::Address;
 use crate::codec::{Frame, PduCodec, bodiless, generic_nack, is_response};
@@ -33,7 +33,7 @@ use crate::wire::{Out, write_loop};
 
 struct Bound {
     system_id: String,
-    role: SimRole,
+    role: BindRole,
 }
 
 struct Connection {
@@ -43,6 +43,7 @@ struct Connection {
     next_sequence: Arc<AtomicU32>,
     kill: CancellationToken,
     outstanding: Arc<AtomicUsize>,
+    counters: Arc<SessionCounters>,
     bound: Option<Bound>,
 }
 
@@ -63,6 +64,7 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: TcpStream) {
         next_sequence: Arc::new(AtomicU32::new(1)),
         kill: CancellationToken::new(),
         outstanding: Arc::new(AtomicUsize::new(0)),
+        counters: Arc::default(),
         bound: None,
     };
     let graceful = loop {
@@ -123,7 +125,7 @@ impl Connection {
         match (command.id(), command.pdu()) {
             (CommandId::BindTransmitter, Some(Pdu::BindTransmitter(b))) => {
                 self.bind(
-                    SimRole::Transmitter,
+                    BindRole::Transmitter,
                     sequence,
                     b.system_id.as_str(),
                     b.password.as_str(),
@@ -131,7 +133,7 @@ impl Connection {
             }
             (CommandId::BindReceiver, Some(Pdu::BindReceiver(b))) => {
                 self.bind(
-                    SimRole::Receiver,
+                    BindRole::Receiver,
                     sequence,
                     b.system_id.as_str(),
                     b.password.as_str(),
@@ -139,14 +141,14 @@ impl Connection {
             }
             (CommandId::BindTransceiver, Some(Pdu::BindTransceiver(b))) => {
                 self.bind(
-                    SimRole::Transceiver,
+                    BindRole::Transceiver,
                     sequence,
                     b.system_id.as_str(),
                     b.password.as_str(),
                 );
             }
             (CommandId::SubmitSm, Some(Pdu::SubmitSm(submit))) => match &self.bound {
-                Some(bound) if bound.role != SimRole::Receiver => self.submit(sequence, submit),
+                Some(bound) if bound.role != BindRole::Receiver => self.submit(sequence, submit),
                 _ => self.send(bodiless(CommandId::SubmitSmResp, ESME_RINVBNDSTS, sequence)),
             },
             (CommandId::DeliverSmResp, _) => self.shared.delivered(self.id, sequence, status),
@@ -180,12 +182,12 @@ impl Connection {
         false
     }
 
-    fn bind(&mut self, role: SimRole, sequence: u32, system_id: &str, password: &str) {
+    fn bind(&mut self, role: BindRole, sequence: u32, system_id: &str, password: &str) {
         let shared = Arc::clone(&self.shared);
         let id = match role {
-            SimRole::Transmitter => CommandId::BindTransmitterResp,
-            SimRole::Receiver => CommandId::BindReceiverResp,
-            SimRole::Transceiver => CommandId::BindTransceiverResp,
+            BindRole::Transmitter => CommandId::BindTransmitterResp,
+            BindRole::Receiver => CommandId::BindReceiverResp,
+            BindRole::Transceiver => CommandId::BindTransceiverResp,
         };
         let refusal = if self.bound.is_some() {
             Some(ESME_RALYBND)
@@ -209,11 +211,11 @@ impl Connection {
         let name = COctetString::from_static_slice(b"hato-sim\0").unwrap_or_default();
         let version = Some(InterfaceVersion::Smpp3_4);
         let pdu = match role {
-            SimRole::Transmitter => {
+            BindRole::Transmitter => {
                 Pdu::BindTransmitterResp(BindTransmitterResp::new(name, version))
             }
-            SimRole::Receiver => Pdu::BindReceiverResp(BindReceiverResp::new(name, version)),
-            SimRole::Transceiver => {
+            BindRole::Receiver => Pdu::BindReceiverResp(BindReceiverResp::new(name, version)),
+            BindRole::Transceiver => {
                 Pdu::BindTransceiverResp(BindTransceiverResp::new(name, version))
             }
         };
@@ -231,6 +233,7 @@ impl Connection {
             SessionEntry {
                 system_id: system_id.to_owned(),
                 role,
+                counters: Arc::clone(&self.counters),
                 writer: self.writer.clone(),
                 next_sequence: Arc::clone(&self.next_sequence),
                 kill: self.kill.clone(),
@@ -246,6 +249,7 @@ impl Connection {
         let counters = &shared.counters;
         let now = Instant::now();
         counters.submits.fetch_add(1, Ordering::Relaxed);
+        self.counters.submits.fetch_add(1, Ordering::Relaxed);
         shared.submit_seen(now);
         let outstanding = self.outstanding.fetch_add(1, Ordering::Relaxed) + 1;
         counters

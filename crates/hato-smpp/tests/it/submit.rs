@@ -1,12 +1,16 @@
 //! Submitting: short and long messages in every concatenation mode, GSM-7 and Japanese,
-//! addresses, window, throughput cap, throttling and rejections.
+//! addresses, window, throughput cap, throttling, rejections, and the spread of the work
+//! over several binds.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hato_core::{PhoneNumber, Sender};
-use hato_smpp::simulator::{Fault, SimulatorConfig};
+use hato_smpp::simulator::{BindRole, Fault, SimulatorConfig};
 use hato_smpp::status::{ESME_RINVDSTADR, ESME_RTHROTTLED};
-use hato_smpp::{LongMessageMode, OutboundSms, SubmitOutcome};
+use hato_smpp::{BindMode, LongMessageMode, OutboundSms, SubmitOutcome};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::support::*;
@@ -263,24 +267,92 @@ async fn missing_responses_time_out_as_retry() {
     h.stop().await;
 }
 
-#[tokio::test]
-async fn several_binds_share_the_work() {
-    let h = start(SimulatorConfig::default(), |c| c.binds = 3).await;
-    let submits: Vec<_> = (0..60)
+/// `submit_sm` received so far by each transmitting session, by session id.
+fn submits_per_transmitter(h: &Harness) -> BTreeMap<u64, u64> {
+    let stats = h.sim.stats();
+    assert!(
+        stats
+            .sessions
+            .iter()
+            .filter(|s| s.role == BindRole::Receiver)
+            .all(|s| s.submits == 0),
+        "{:?}",
+        stats.sessions
+    );
+    stats
+        .sessions
+        .iter()
+        .filter(|s| s.role != BindRole::Receiver)
+        .map(|s| (s.id, s.submits))
+        .collect()
+}
+
+/// Submits `total` messages, `concurrency` at a time, and checks that each of the
+/// `transmitters` sessions carried at least a sixth of them.
+async fn assert_spread(h: &Harness, total: usize, concurrency: usize, transmitters: usize) {
+    let before = submits_per_transmitter(h);
+    let gate = Arc::new(Semaphore::new(concurrency));
+    let submits: Vec<_> = (0..total)
         .map(|i| {
             let connector = h.connector.clone();
-            tokio::spawn(async move { connector.submit(sms(&format!("m{i}"))).await })
+            let gate = Arc::clone(&gate);
+            tokio::spawn(async move {
+                let _turn = gate.acquire_owned().await.unwrap();
+                connector.submit(sms(&format!("m{i}"))).await
+            })
         })
         .collect();
     for submit in submits {
         accepted(guarded(submit).await.unwrap());
     }
-    assert_eq!(h.sim.stats().submits, 60);
+    let after = submits_per_transmitter(h);
+    assert_eq!(after.len(), transmitters, "{after:?}");
+    let carried: Vec<u64> = after
+        .iter()
+        .map(|(id, n)| n - before.get(id).copied().unwrap_or(0))
+        .collect();
+    assert_eq!(carried.iter().sum::<u64>(), total as u64);
+    for &submits in &carried {
+        assert!(
+            submits as usize >= total / 6,
+            "a bind carried {submits} of {total} (concurrency {concurrency}): {carried:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn several_binds_share_the_work() {
+    let h = start(SimulatorConfig::default(), |c| c.binds = 3).await;
+    // Everything at once, one at a time, and a few at a time.
+    assert_spread(&h, 300, 300, 3).await;
+    assert_spread(&h, 60, 1, 3).await;
+    assert_spread(&h, 120, 4, 3).await;
     let snapshot = h.connector.snapshot();
     assert_eq!(
         (snapshot.submitted, snapshot.accepted, snapshot.failed),
-        (60, 60, 0)
+        (480, 480, 0)
     );
+    assert_eq!(h.sim.stats().submits, 480);
     let _ = OutboundSms::clone(&sms("x"));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_work_spreads_over_small_windows_and_transmitter_receiver_pairs() {
+    // Windows much smaller than the load: submits queue for a slot, and must still spread.
+    let h = start(SimulatorConfig::default(), |c| {
+        c.binds = 3;
+        c.window = 2;
+    })
+    .await;
+    assert_spread(&h, 300, 300, 3).await;
+    h.stop().await;
+    // Transmitter + receiver pairs: only the transmitters carry submits.
+    let h = start(SimulatorConfig::default(), |c| {
+        c.binds = 3;
+        c.bind_mode = BindMode::TransmitterReceiver;
+    })
+    .await;
+    assert_spread(&h, 300, 300, 3).await;
     h.stop().await;
 }
