@@ -75,8 +75,8 @@ pub struct InboundSms {
 }
 
 /// Something the engine must know. Receipts and inbound messages carry an `ack`: send `true`
-/// once the event is stored durably; the SMSC gets `deliver_sm_resp` with `ESME_ROK` only
-/// then. `false`, or dropping the sender, answers `ESME_RX_T_APPN` so the SMSC retries.
+/// once the event is stored durably; the SMSC gets `deliver_sm_resp` (or `data_sm_resp`, when
+/// it sent a `data_sm`) with `ESME_ROK` only then. `false`, or dropping the sender, answers `ESME_RX_T_APPN` so the SMSC retries.
 #[derive(Debug)]
 pub enum ConnectorEvent {
     /// A delivery receipt.

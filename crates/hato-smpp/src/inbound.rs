@@ -1,4 +1,5 @@
-//! What a `deliver_sm` is: a delivery receipt, a whole MO message, or one part of a longer one.
+//! What a `deliver_sm` or `data_sm` is: a delivery receipt, a whole MO message, or one part of
+//! a longer one.
 
 use crate::address::inbound_address;
 use crate::event::InboundSms;
@@ -7,7 +8,7 @@ use crate::pdu::MessageView;
 use crate::reassembly::Part;
 use crate::receipt::{DeliveryReceipt, ReceiptState, normalise_receipt_date, parse_receipt_text};
 
-/// The meaning of one `deliver_sm`.
+/// The meaning of one `deliver_sm` or `data_sm`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inbound {
     /// A delivery receipt.
@@ -20,7 +21,7 @@ pub enum Inbound {
     Unusable(String),
 }
 
-/// Classifies a `deliver_sm` received on `connector`.
+/// Classifies a `deliver_sm` or `data_sm` received on `connector`.
 pub fn classify(connector: &str, view: &MessageView) -> Inbound {
     let (concat, bytes) = view.content();
     if view.is_receipt() {

@@ -6,7 +6,8 @@
 //!   (accepted with the SMSC's message ids, retry, rejected, or unavailable).
 //! - A channel of [`ConnectorEvent`]s brings delivery receipts and inbound messages, each
 //!   with an ack the engine must answer after storing it: only then does the SMSC get its
-//!   `deliver_sm_resp` with `ESME_ROK`.
+//!   `deliver_sm_resp` (or `data_sm_resp`: SMSCs may send both as `data_sm` too) with
+//!   `ESME_ROK`.
 //! - [`Connector::snapshot`] reports binds, window, counters and rates.
 //!
 //! PDUs are rusmpp's typed PDUs, framed by our own [`codec`] so an undecodable PDU is

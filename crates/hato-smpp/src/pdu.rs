@@ -1,8 +1,14 @@
-//! Building and reading the message PDUs (`submit_sm`, `deliver_sm`) with rusmpp types.
+//! Building and reading the message PDUs (`submit_sm`, `deliver_sm`, `data_sm`) with rusmpp
+//! types.
 //!
 //! Every field is set explicitly: rusmpp's `EsmClass::default()` encodes as 0x08, not 0x00.
+//!
+//! `data_sm` (SMPP 3.4 §4.7) has no `short_message`: its text travels in the
+//! `message_payload` TLV, and an SMSC may use it, instead of `deliver_sm`, for MO messages and
+//! for delivery receipts (`receipted_message_id`, `message_state`, `network_error_code`).
 
-use rusmpp::pdus::{DeliverSm, SubmitSm};
+use rusmpp::encode::{Encode, Length};
+use rusmpp::pdus::{DataSm, DeliverSm, SubmitSm};
 use rusmpp::tlvs::{
     MessageDeliveryRequestTlvValue, MessageSubmissionRequestTlvValue, Tlv, TlvValue,
 };
@@ -192,8 +198,75 @@ pub fn deliver_sm(
     Ok(pdu)
 }
 
-/// The parts of a `submit_sm` or `deliver_sm` that matter to Hato, independent of the PDU
-/// type.
+/// A `data_sm` (MO message or receipt, as an SMSC may send them): the part's text goes in
+/// `message_payload` (behind its UDH when it has one), the receipt facts in TLVs.
+pub fn data_sm(
+    source: &Address,
+    destination: &Address,
+    esm_class: u8,
+    part: &EncodedPart,
+    receipt: Option<&ReceiptTlvs>,
+) -> Result<DataSm, BuildError> {
+    let mut pdu = DataSm::builder()
+        .service_type(ServiceType::default())
+        .source_addr_ton(Ton::from(source.ton))
+        .source_addr_npi(Npi::from(source.npi))
+        .source_addr(c_string("source_addr", &source.value)?)
+        .dest_addr_ton(Ton::from(destination.ton))
+        .dest_addr_npi(Npi::from(destination.npi))
+        .destination_addr(c_string("destination_addr", &destination.value)?)
+        .esm_class(EsmClass::from(
+            esm_class | if part.udhi { ESM_UDHI } else { 0 },
+        ))
+        .registered_delivery(RegisteredDelivery::from(0))
+        .data_coding(DataCoding::from(part.data_coding))
+        .build();
+    if let Some(sar) = part.sar {
+        pdu.push_tlv(MessageSubmissionRequestTlvValue::SarMsgRefNum(
+            sar.reference,
+        ));
+        pdu.push_tlv(MessageSubmissionRequestTlvValue::SarTotalSegments(
+            sar.total,
+        ));
+        pdu.push_tlv(MessageSubmissionRequestTlvValue::SarSegmentSeqnum(sar.seq));
+    }
+    let user_data = part.payload.as_deref().unwrap_or(&part.short_message);
+    if !user_data.is_empty() {
+        pdu.push_tlv(MessageSubmissionRequestTlvValue::MessagePayload(
+            MessagePayload::new(AnyOctetString::from_slice(user_data)),
+        ));
+    }
+    if let Some(receipt) = receipt {
+        pdu.push_tlv(untyped_tlv(TlvValue::ReceiptedMessageId(c_string(
+            "receipted_message_id",
+            &receipt.message_id,
+        )?)));
+        pdu.push_tlv(untyped_tlv(TlvValue::MessageState(MessageState::from(
+            receipt.message_state,
+        ))));
+        if let Some((network_type, code)) = receipt.network_error {
+            pdu.push_tlv(untyped_tlv(TlvValue::NetworkErrorCode(
+                NetworkErrorCode::new(ErrorCodeNetworkType::from(network_type), code),
+            )));
+        }
+    }
+    Ok(pdu)
+}
+
+/// A TLV that rusmpp's typed list for `data_sm` does not name (it types `data_sm` as a
+/// submission), encoded as the same tag and bytes: the receiver decodes it by its tag.
+fn untyped_tlv(value: TlvValue) -> MessageSubmissionRequestTlvValue {
+    let mut bytes = vec![0; value.length()];
+    let written = value.encode(&mut bytes);
+    bytes.truncate(written);
+    MessageSubmissionRequestTlvValue::Other {
+        tag: value.tag(),
+        value: AnyOctetString::from_vec(bytes),
+    }
+}
+
+/// The parts of a `submit_sm`, `deliver_sm` or `data_sm` that matter to Hato, independent of
+/// the PDU type.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MessageView {
     /// Source TON.
@@ -272,6 +345,24 @@ impl MessageView {
             registered_delivery: u8::from(pdu.registered_delivery),
             data_coding: u8::from(pdu.data_coding),
             short_message: pdu.short_message().as_ref().to_vec(),
+            ..Self::default()
+        };
+        view.read_tlvs(pdu.tlvs());
+        view
+    }
+
+    /// The view of a `data_sm`: no `short_message`, so the text is the `message_payload`.
+    pub fn of_data_sm(pdu: &DataSm) -> Self {
+        let mut view = Self {
+            source_ton: u8::from(pdu.source_addr_ton),
+            source_npi: u8::from(pdu.source_addr_npi),
+            source: pdu.source_addr.as_str().to_owned(),
+            destination_ton: u8::from(pdu.dest_addr_ton),
+            destination_npi: u8::from(pdu.dest_addr_npi),
+            destination: pdu.destination_addr.as_str().to_owned(),
+            esm_class: u8::from(pdu.esm_class),
+            registered_delivery: u8::from(pdu.registered_delivery),
+            data_coding: u8::from(pdu.data_coding),
             ..Self::default()
         };
         view.read_tlvs(pdu.tlvs());
@@ -479,5 +570,92 @@ mod tests {
         assert_eq!(view.receipted_message_id.as_deref(), Some("ab"));
         assert_eq!(view.message_state, Some(2));
         assert_eq!(view.network_error, Some((3, 7)));
+    }
+
+    /// Encodes a `data_sm` and decodes it as a peer would: the receipt TLVs built untyped
+    /// come back typed.
+    fn through_the_wire(pdu: DataSm) -> MessageView {
+        use bytes::BytesMut;
+        use rusmpp::{Command, CommandStatus, Pdu};
+        use tokio_util::codec::{Decoder, Encoder};
+
+        let mut codec = crate::codec::PduCodec::new();
+        let mut buf = BytesMut::new();
+        codec
+            .encode(Command::new(CommandStatus::EsmeRok, 9, pdu), &mut buf)
+            .unwrap();
+        match codec.decode(&mut buf).unwrap() {
+            Some(crate::codec::Frame::Command(command)) => match command.pdu() {
+                Some(Pdu::DataSm(data)) => MessageView::of_data_sm(data),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn data_sm_receipt_round_trips() {
+        let part = EncodedPart {
+            short_message: b"id:171 stat:UNDELIV err:034".to_vec(),
+            udhi: false,
+            sar: None,
+            payload: None,
+            data_coding: 0,
+        };
+        let tlvs = ReceiptTlvs {
+            message_id: "171".into(),
+            message_state: 5,
+            network_error: Some((3, 34)),
+        };
+        let pdu = data_sm(
+            &address(1, "819012345678"),
+            &address(5, "Hato"),
+            ESM_DELIVERY_RECEIPT,
+            &part,
+            Some(&tlvs),
+        )
+        .unwrap();
+        let view = through_the_wire(pdu);
+        assert!(view.is_receipt());
+        assert_eq!(view.receipted_message_id.as_deref(), Some("171"));
+        assert_eq!(view.message_state, Some(5));
+        assert_eq!(view.network_error, Some((3, 34)));
+        assert_eq!(view.content(), (None, &b"id:171 stat:UNDELIV err:034"[..]));
+        assert_eq!(view.source, "819012345678");
+    }
+
+    #[test]
+    fn data_sm_mo_parts_round_trip() {
+        for mode in [
+            LongMessageMode::Udh8,
+            LongMessageMode::Sar,
+            LongMessageMode::Payload,
+        ] {
+            let parts = encode_message(
+                &"y".repeat(200),
+                EncodeOptions {
+                    mode,
+                    data_coding_gsm7: 0,
+                    data_coding_ucs2: 8,
+                    reference: 12,
+                    units_per_part: None,
+                },
+            )
+            .unwrap();
+            let last = parts.last().unwrap();
+            let pdu = data_sm(&address(1, "8190"), &address(3, "123"), 0, last, None).unwrap();
+            let view = through_the_wire(pdu);
+            assert!(!view.is_receipt());
+            assert!(view.short_message.is_empty());
+            let (concat, body) = view.content();
+            match mode {
+                LongMessageMode::Payload => assert_eq!((concat, body.len()), (None, 200)),
+                _ => {
+                    let concat = concat.unwrap();
+                    assert_eq!((concat.reference, concat.total, concat.seq), (12, 2, 2));
+                    assert_eq!(body.len(), 200 - 153, "{mode:?}");
+                }
+            }
+        }
     }
 }

@@ -16,7 +16,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use rusmpp::pdus::{BindReceiver, BindTransceiver, BindTransmitter, DeliverSm, DeliverSmResp};
+use rusmpp::pdus::{BindReceiver, BindTransceiver, BindTransmitter, DataSmResp, DeliverSmResp};
 use rusmpp::types::COctetString;
 use rusmpp::values::{InterfaceVersion, Npi, Ton};
 use rusmpp::{Command, CommandId, CommandStatus, Pdu};
@@ -104,17 +104,36 @@ pub(crate) enum SessionError {
     Codec(#[from] CodecError),
 }
 
-/// Answers one received `deliver_sm`, whenever the engine has decided.
+/// Which PDU brought a receipt or MO message, and so which response it gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delivery {
+    DeliverSm,
+    DataSm,
+}
+
+/// Answers one received `deliver_sm` or `data_sm`, whenever the engine has decided.
 #[derive(Debug)]
 pub(crate) struct Responder {
     writer: mpsc::UnboundedSender<Out>,
     sequence_number: u32,
+    delivery: Delivery,
 }
 
 impl Responder {
     pub(crate) fn respond(self, status: u32) {
-        let resp = DeliverSmResp::new(COctetString::empty(), Vec::new());
-        let command = Command::new(CommandStatus::from(status), self.sequence_number, resp);
+        let (status, sequence) = (CommandStatus::from(status), self.sequence_number);
+        let command = match self.delivery {
+            Delivery::DeliverSm => Command::new(
+                status,
+                sequence,
+                DeliverSmResp::new(COctetString::empty(), Vec::new()),
+            ),
+            Delivery::DataSm => Command::new(
+                status,
+                sequence,
+                DataSmResp::new(COctetString::empty(), Vec::new()),
+            ),
+        };
         // A closed session cannot be answered; the SMSC will deliver again.
         let _ = self.writer.send(Out::Pdu(command));
     }
@@ -529,7 +548,19 @@ impl Session {
                 }
             }
             CommandId::DeliverSm => match command.pdu() {
-                Some(Pdu::DeliverSm(deliver)) => self.deliver(sequence, deliver),
+                Some(Pdu::DeliverSm(deliver)) => self.deliver(
+                    sequence,
+                    Delivery::DeliverSm,
+                    MessageView::of_deliver_sm(deliver),
+                ),
+                _ => self.send(generic_nack(ESME_RINVCMDLEN, sequence)),
+            },
+            // An SMSC may send MO messages and receipts as data_sm: the same events, the same
+            // ack gating, answered with data_sm_resp.
+            CommandId::DataSm => match command.pdu() {
+                Some(Pdu::DataSm(data)) => {
+                    self.deliver(sequence, Delivery::DataSm, MessageView::of_data_sm(data))
+                }
                 _ => self.send(generic_nack(ESME_RINVCMDLEN, sequence)),
             },
             CommandId::Unbind => {
@@ -557,13 +588,14 @@ impl Session {
         None
     }
 
-    fn deliver(&self, sequence: u32, deliver: &DeliverSm) {
+    /// A receipt or MO message (or part) from a `deliver_sm` or `data_sm`.
+    fn deliver(&self, sequence: u32, delivery: Delivery, view: MessageView) {
         let shared = &self.shared;
         let responder = Responder {
             writer: self.writer.clone(),
             sequence_number: sequence,
+            delivery,
         };
-        let view = MessageView::of_deliver_sm(deliver);
         match inbound::classify(&shared.config.name, &view) {
             Inbound::Receipt(receipt) => {
                 tokio::spawn(hand_over(
@@ -606,7 +638,7 @@ impl Session {
                 }
             }
             Inbound::Unusable(reason) => {
-                warn!(connector = %shared.config.name, %reason, "dropping an unusable deliver_sm");
+                warn!(connector = %shared.config.name, %reason, ?delivery, "dropping an unusable receipt");
                 responder.respond(ESME_RX_P_APPN);
             }
         }

@@ -16,6 +16,9 @@
 //! `system_id` (the submitting session when it can receive); when none is bound, or its
 //! session closes before answering, it is held and sent when one binds. A `deliver_sm`
 //! answered with an error is sent again after [`SimulatorConfig::redeliver_after`], if set.
+//! Receipts ([`SimulatorConfig::receipts_as`]) and MO messages ([`MoMessage::send_as`]) can
+//! be sent as `data_sm` instead, as some SMSCs do: text in `message_payload`, receipt facts
+//! in TLVs; everything said here of `deliver_sm` holds for them too.
 
 mod dates;
 mod session;
@@ -27,8 +30,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use hato_core::simulation::{OutcomeMix, SimulatedOutcome};
-use rusmpp::pdus::DeliverSm;
-use rusmpp::{Command, CommandStatus};
+use rusmpp::{Command, CommandStatus, Pdu};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -90,6 +92,8 @@ pub struct SimulatorConfig {
     pub record: bool,
     /// Resend a `deliver_sm` answered with an error after this long; `None` never resends.
     pub redeliver_after: Option<Duration>,
+    /// The PDU receipts are sent as.
+    pub receipts_as: DeliveryPdu,
     /// How long parts of a submitted multipart message wait for the rest in
     /// [`Simulator::received_messages`].
     pub reassembly_timeout: Duration,
@@ -112,6 +116,7 @@ impl Default for SimulatorConfig {
             receipt_tlvs: true,
             record: true,
             redeliver_after: None,
+            receipts_as: DeliveryPdu::DeliverSm,
             reassembly_timeout: Duration::from_secs(60),
         }
     }
@@ -163,13 +168,13 @@ pub struct SimulatorStats {
     pub submits_ok: u64,
     /// `submit_sm` answered with an error.
     pub submits_failed: u64,
-    /// Receipts sent (`deliver_sm`, resends included).
+    /// Receipts sent (`deliver_sm` or `data_sm`, resends included).
     pub receipts_sent: u64,
-    /// MO parts sent (`deliver_sm`, resends included).
+    /// MO parts sent (`deliver_sm` or `data_sm`, resends included).
     pub mo_sent: u64,
-    /// `deliver_sm_resp` with `ESME_ROK`.
+    /// `deliver_sm_resp` / `data_sm_resp` with `ESME_ROK`.
     pub deliver_ok: u64,
-    /// `deliver_sm_resp` (or `generic_nack`) with an error.
+    /// `deliver_sm_resp` / `data_sm_resp` (or `generic_nack`) with an error.
     pub deliver_failed: u64,
     /// `enquire_link` received.
     pub enquire_links: u64,
@@ -251,6 +256,17 @@ pub struct ReceivedMessage {
     pub parts: usize,
 }
 
+/// The PDU that carries a receipt or MO message to the ESME.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeliveryPdu {
+    /// `deliver_sm`, text in `short_message` (or `message_payload` for long payloads):
+    /// what nearly every SMSC sends.
+    #[default]
+    DeliverSm,
+    /// `data_sm`, text in `message_payload`, receipt facts in TLVs.
+    DataSm,
+}
+
 /// What a `deliver_sm` was.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliverKind {
@@ -272,11 +288,16 @@ pub enum DeliverKind {
     },
 }
 
-/// The answer to one `deliver_sm`.
+/// The answer to one `deliver_sm` or `data_sm`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliverResponse {
     /// What was delivered.
     pub kind: DeliverKind,
+    /// The PDU it was delivered in.
+    pub sent_as: DeliveryPdu,
+    /// The `command_id` of the ESME's answer: `deliver_sm_resp` (0x80000005), `data_sm_resp`
+    /// (0x80000103) or `generic_nack` (0x80000000).
+    pub response_id: u32,
     /// The ESME's `command_status`.
     pub command_status: u32,
 }
@@ -310,6 +331,8 @@ pub struct MoMessage {
     pub order: PartOrder,
     /// Deliver only to binds of this `system_id` (default: any).
     pub system_id: Option<String>,
+    /// The PDU each part is sent as (default `deliver_sm`).
+    pub send_as: DeliveryPdu,
 }
 
 impl MoMessage {
@@ -323,6 +346,7 @@ impl MoMessage {
             units_per_part: None,
             order: PartOrder::InOrder,
             system_id: None,
+            send_as: DeliveryPdu::DeliverSm,
         }
     }
 }
@@ -433,7 +457,8 @@ struct SessionEntry {
 #[derive(Debug, Clone)]
 struct Deliverable {
     system_id: Option<String>,
-    pdu: DeliverSm,
+    /// A `deliver_sm` or a `data_sm`.
+    pdu: Pdu,
     kind: DeliverKind,
 }
 
@@ -553,8 +578,15 @@ impl Simulator {
         let source = handset_address(&message.from);
         let destination = handset_address(&message.to);
         for &index in &order {
-            let pdu = pdu::deliver_sm(&source, &destination, 0, &parts[index], None)
-                .map_err(|e| SimulatorError::Build(e.to_string()))?;
+            let pdu = delivery_pdu(
+                message.send_as,
+                &source,
+                &destination,
+                0,
+                &parts[index],
+                None,
+            )
+            .map_err(|e| SimulatorError::Build(e.to_string()))?;
             let deliverable = Deliverable {
                 system_id: message.system_id.clone(),
                 pdu,
@@ -770,8 +802,9 @@ impl Shared {
         let _ = session.writer.send(Out::Pdu(command));
     }
 
-    /// Records the answer to a `deliver_sm`, and schedules a resend after an error.
-    fn delivered(self: &Arc<Self>, session_id: u64, sequence: u32, status: u32) {
+    /// Records the answer (`response_id`, `status`) to a `deliver_sm` or `data_sm`, and
+    /// schedules a resend after an error.
+    fn delivered(self: &Arc<Self>, session_id: u64, sequence: u32, response_id: u32, status: u32) {
         let Some(deliverable) = lock(&self.pending).remove(&(session_id, sequence)) else {
             return;
         };
@@ -783,6 +816,11 @@ impl Shared {
         counter.fetch_add(1, Ordering::Relaxed);
         lock(&self.responses).push(DeliverResponse {
             kind: deliverable.kind.clone(),
+            sent_as: match deliverable.pdu {
+                Pdu::DataSm(_) => DeliveryPdu::DataSm,
+                _ => DeliveryPdu::DeliverSm,
+            },
+            response_id,
             command_status: status,
         });
         if status != 0
@@ -876,7 +914,8 @@ impl Shared {
             message_state: state.message_state(),
             network_error: (error != 0).then_some((3, error)),
         });
-        match pdu::deliver_sm(
+        match delivery_pdu(
+            self.config.receipts_as,
             original_destination,
             original_source,
             ESM_DELIVERY_RECEIPT,
@@ -894,6 +933,29 @@ impl Shared {
             }
         }
     }
+}
+
+/// A receipt or MO part as a `deliver_sm` or a `data_sm`.
+fn delivery_pdu(
+    kind: DeliveryPdu,
+    source: &Address,
+    destination: &Address,
+    esm_class: u8,
+    part: &crate::long_message::EncodedPart,
+    receipt: Option<&ReceiptTlvs>,
+) -> Result<Pdu, pdu::BuildError> {
+    Ok(match kind {
+        DeliveryPdu::DeliverSm => Pdu::DeliverSm(pdu::deliver_sm(
+            source,
+            destination,
+            esm_class,
+            part,
+            receipt,
+        )?),
+        DeliveryPdu::DataSm => {
+            Pdu::DataSm(pdu::data_sm(source, destination, esm_class, part, receipt)?)
+        }
+    })
 }
 
 /// The number behind the `key`-th message id: offset so hex and decimal forms differ.

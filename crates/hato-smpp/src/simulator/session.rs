@@ -151,10 +151,14 @@ impl Connection {
                 Some(bound) if bound.role != BindRole::Receiver => self.submit(sequence, submit),
                 _ => self.send(bodiless(CommandId::SubmitSmResp, ESME_RINVBNDSTS, sequence)),
             },
-            (CommandId::DeliverSmResp, _) => self.shared.delivered(self.id, sequence, status),
+            (id @ (CommandId::DeliverSmResp | CommandId::DataSmResp), _) => {
+                self.shared
+                    .delivered(self.id, sequence, u32::from(id), status)
+            }
             (CommandId::GenericNack, _) => {
                 counters.generic_nacks.fetch_add(1, Ordering::Relaxed);
-                self.shared.delivered(self.id, sequence, status.max(1));
+                let id = u32::from(CommandId::GenericNack);
+                self.shared.delivered(self.id, sequence, id, status.max(1));
             }
             (CommandId::EnquireLink, _) => {
                 counters.enquire_links.fetch_add(1, Ordering::Relaxed);

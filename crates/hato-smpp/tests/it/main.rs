@@ -1,6 +1,7 @@
 //! Integration tests: the connector against the simulator over real TCP on 127.0.0.1.
 
 mod bind;
+mod data_sm;
 mod inbound;
 mod receipts;
 mod resilience;
