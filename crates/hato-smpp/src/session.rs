@@ -28,15 +28,15 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tracing::{debug, info, warn};
 
-use crate::codec::{CodecError, Frame, PduCodec, generic_nack, is_response};
+use crate::codec::{CodecError, Frame, PduCodec, bodiless, generic_nack, is_response};
 use crate::connector::{BindHandle, Shared};
 use crate::event::{ConnectorEvent, InboundSms};
 use crate::inbound::{self, Inbound};
 use crate::pdu::MessageView;
 use crate::reassembly::{Push, SetKey};
 use crate::status::{
-    self, ESME_RINVCMDID, ESME_RINVCMDLEN, ESME_ROK, ESME_RSYSERR, ESME_RX_P_APPN, ESME_RX_T_APPN,
-    StatusClass,
+    self, ESME_RINVBNDSTS, ESME_RINVCMDID, ESME_RINVCMDLEN, ESME_ROK, ESME_RSYSERR, ESME_RX_P_APPN,
+    ESME_RX_T_APPN, StatusClass,
 };
 use crate::wire::{Out, write_loop};
 
@@ -576,16 +576,41 @@ impl Session {
                     return Some(Ok(()));
                 }
             }
-            CommandId::AlertNotification => {}
-            id => {
-                let id = u32::from(id);
-                if !is_response(id) {
-                    self.send(generic_nack(ESME_RINVCMDID, sequence));
-                }
-                debug!(connector = %self.shared.config.name, command_id = id, "unexpected PDU");
-            }
+            id => self.unexpected(id, sequence),
         }
         None
+    }
+
+    /// Anything an ESME is not asked to handle; the session goes on whatever it is.
+    /// - `alert_notification` and `outbind` have no response PDU (SMPP 3.4 §4.12, §4.1.7):
+    ///   not answered.
+    /// - Other requests SMPP defines (`submit_sm`, `query_sm`, `bind_*`... sent to an ESME)
+    ///   get their own response with `ESME_RINVBNDSTS`: valid PDUs, wrong direction and state.
+    /// - An unknown `command_id` gets `generic_nack` with `ESME_RINVCMDID` (§4.3).
+    /// - Responses to nothing we sent are dropped.
+    fn unexpected(&self, id: CommandId, sequence: u32) {
+        let name = &self.shared.config.name;
+        let raw = u32::from(id);
+        match id {
+            CommandId::AlertNotification | CommandId::Outbind => {
+                debug!(connector = %name, command_id = raw, "ignoring a PDU that has no response");
+            }
+            _ if is_response(raw) => {
+                debug!(connector = %name, command_id = raw, sequence, "response to nothing pending");
+            }
+            CommandId::Other(_) => {
+                warn!(connector = %name, command_id = raw, sequence, "unknown command_id");
+                self.send(generic_nack(ESME_RINVCMDID, sequence));
+            }
+            request => {
+                warn!(connector = %name, command_id = raw, sequence, "request an ESME does not serve");
+                self.send(bodiless(
+                    request.matching_response(),
+                    ESME_RINVBNDSTS,
+                    sequence,
+                ));
+            }
+        }
     }
 
     /// A receipt or MO message (or part) from a `deliver_sm` or `data_sm`.

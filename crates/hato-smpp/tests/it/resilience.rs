@@ -197,3 +197,132 @@ async fn the_connector_survives_garbage_from_the_smsc() {
     shutdown.cancel();
     guarded(connector.stopped()).await;
 }
+
+/// Binds a connector to a hand-written SMSC on `listener`; returns the SMSC's socket, the
+/// connector and its events.
+async fn raw_smsc(
+    listener: &TcpListener,
+    configure: impl FnOnce(&mut hato_smpp::ConnectorConfig),
+) -> (
+    TcpStream,
+    Connector,
+    mpsc::Receiver<ConnectorEvent>,
+    CancellationToken,
+) {
+    let addr = listener.local_addr().unwrap();
+    let (tx, events) = mpsc::channel(16);
+    let shutdown = CancellationToken::new();
+    let mut config =
+        hato_smpp::ConnectorConfig::new("raw", addr.ip().to_string(), addr.port(), "hato", "pw");
+    configure(&mut config);
+    let connector = Connector::start(config, tx, shutdown.clone()).unwrap();
+    let (mut smsc, _) = guarded(listener.accept()).await.unwrap();
+    let bind = guarded(read_pdu(&mut smsc)).await;
+    assert_eq!(&bind[..4], &0x0000_0009u32.to_be_bytes());
+    smsc.write_all(&pdu(0x8000_0009, 0, 1, b"raw\0"))
+        .await
+        .unwrap();
+    eventually("bound", || connector.snapshot().binds_up == 1).await;
+    (smsc, connector, events, shutdown)
+}
+
+/// (command_id, command_status, sequence_number) of a PDU read by [`read_pdu`].
+fn header(pdu: &[u8]) -> (u32, u32, u32) {
+    let word = |i: usize| u32::from_be_bytes([pdu[i], pdu[i + 1], pdu[i + 2], pdu[i + 3]]);
+    (word(0), word(4), word(8))
+}
+
+/// Whatever an SMSC sends that an ESME does not serve, the session lives on: PDUs without a
+/// response (alert_notification, outbind) and stray responses are not answered, requests
+/// meant for an SMSC get their own response with ESME_RINVBNDSTS, unknown command ids a
+/// generic_nack with ESME_RINVCMDID.
+#[tokio::test]
+async fn unexpected_pdus_from_the_smsc_are_answered_as_smpp_says() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (mut smsc, connector, mut events, shutdown) = raw_smsc(&listener, |c| {
+        // No keep-alive of the connector's own in the middle of the exchange.
+        c.enquire_link_interval = Duration::from_secs(3600);
+    })
+    .await;
+
+    // alert_notification: source 1/1 "819011112222", esme 1/1 "12345". No response exists.
+    smsc.write_all(&pdu(
+        0x0000_0102,
+        0,
+        10,
+        b"\x01\x01819011112222\0\x01\x0112345\0",
+    ))
+    .await
+    .unwrap();
+    // outbind on a bound session: no response exists either.
+    smsc.write_all(&pdu(0x0000_000B, 0, 11, b"smsc\0pw\0"))
+        .await
+        .unwrap();
+    // Stray responses to nothing the connector sent.
+    smsc.write_all(&pdu(0x8000_0004, 0, 12, b"abc\0"))
+        .await
+        .unwrap();
+    smsc.write_all(&pdu(0x8000_0000, 8, 13, &[])).await.unwrap();
+    // query_sm and bind_transmitter are SMPP requests, but for an SMSC to serve.
+    smsc.write_all(&pdu(0x0000_0003, 0, 14, b"1\0\0\0\0"))
+        .await
+        .unwrap();
+    smsc.write_all(&pdu(0x0000_0002, 0, 15, b"x\0\0\0\x34\0\0\0"))
+        .await
+        .unwrap();
+    // An unknown command id, with a body.
+    smsc.write_all(&pdu(0x0000_0777, 0, 16, &[1, 2, 3]))
+        .await
+        .unwrap();
+    // Then an enquire_link: its answer comes right after the three above, so nothing was
+    // said to the others, and the session is alive.
+    smsc.write_all(&pdu(0x0000_0015, 0, 17, &[])).await.unwrap();
+
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        answers.push(header(&guarded(read_pdu(&mut smsc)).await));
+    }
+    assert_eq!(
+        answers,
+        [
+            (0x8000_0003, 0x04, 14), // query_sm_resp, ESME_RINVBNDSTS
+            (0x8000_0002, 0x04, 15), // bind_transmitter_resp, ESME_RINVBNDSTS
+            (0x8000_0000, 0x03, 16), // generic_nack, ESME_RINVCMDID
+            (0x8000_0015, 0x00, 17), // enquire_link_resp
+        ]
+    );
+    assert_eq!(connector.snapshot().binds_up, 1);
+    assert!(connector.snapshot().last_error.is_none());
+
+    // Still a working session: a deliver_sm after all that becomes an inbound message,
+    // answered once acked.
+    let deliver_sm = b"\0\x01\x01819011112222\0\x03\x0012345\0\0\0\0\0\0\0\0\0\0\x02hi";
+    smsc.write_all(&pdu(0x0000_0005, 0, 18, deliver_sm))
+        .await
+        .unwrap();
+    let (message, ack) = loop {
+        match guarded(events.recv()).await.expect("events open") {
+            ConnectorEvent::Inbound { message, ack } => break (message, ack),
+            ConnectorEvent::BindChanged { .. } => {}
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(
+        (message.from.as_str(), message.body.as_str()),
+        ("+819011112222", "hi")
+    );
+    ack.send(true).unwrap();
+    assert_eq!(
+        header(&guarded(read_pdu(&mut smsc)).await),
+        (0x8000_0005, 0, 18)
+    );
+
+    // The connector unbinds on this very socket: it never reconnected.
+    shutdown.cancel();
+    let unbind = header(&guarded(read_pdu(&mut smsc)).await);
+    assert_eq!(unbind.0, 0x0000_0006);
+    smsc.write_all(&pdu(0x8000_0006, 0, unbind.2, &[]))
+        .await
+        .unwrap();
+    guarded(connector.stopped()).await;
+}
