@@ -9,7 +9,9 @@ use hato_smpp::simulator::{
     DeliverKind, DeliverResponse, DeliveryPdu, MoMessage, PartOrder, SimulatorConfig,
 };
 use hato_smpp::status::{ESME_ROK, ESME_RX_T_APPN};
-use hato_smpp::{LongMessageMode, ReceiptState, SubmitOutcome, message_id_candidates};
+use hato_smpp::{
+    LongMessageMode, ReceiptState, SubmitOutcome, canonical_message_id, message_id_candidates,
+};
 
 use crate::support::*;
 
@@ -136,7 +138,7 @@ async fn receipt_in_data_sm(receipt_tlvs: bool) {
         else {
             panic!("not accepted");
         };
-        submitted.push(message_ids[0].clone());
+        submitted.push(canonical_message_id(&message_ids[0]));
     }
     let mut acks = Vec::new();
     let mut states = Vec::new();
