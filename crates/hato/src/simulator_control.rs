@@ -12,8 +12,7 @@ pub struct SmppSimulatorControl(pub Simulator);
 
 impl SimulatorControl for SmppSimulatorControl {
     fn send_mo(&self, mo: &SimulatedMo) -> Result<usize, String> {
-        let mut message = MoMessage::new(&mo.from, &mo.to, &mo.body);
-        message.concat = match mo.concat.as_deref() {
+        let concat = match mo.concat.as_deref() {
             None | Some("udh") => LongMessageMode::Udh8,
             Some("udh16") => LongMessageMode::Udh16,
             Some("sar") => LongMessageMode::Sar,
@@ -24,13 +23,28 @@ impl SimulatorControl for SmppSimulatorControl {
                 ));
             }
         };
-        message.units_per_part = mo.units_per_part;
-        message.order = match mo.order.as_deref() {
+        let order = match mo.order.as_deref() {
             None | Some("in_order") => PartOrder::InOrder,
             Some("reversed") => PartOrder::Reversed,
             Some(other) => return Err(format!("order `{other}` is not in_order or reversed")),
         };
-        self.0.send_mo(message).map_err(|e| e.to_string())
+        // The simulator takes one message at a time; `count` is a loop here, each queued
+        // for its session at once (no waiting for the answers).
+        let mut pdus = 0;
+        for index in 1..=mo.count() {
+            let mut message = MoMessage::new(&mo.from, &mo.to, mo.body_of(index));
+            message.concat = concat;
+            message.units_per_part = mo.units_per_part;
+            message.order = order.clone();
+            pdus += self.0.send_mo(message).map_err(|e| {
+                if index == 1 {
+                    e.to_string()
+                } else {
+                    format!("{e} (after {} of {} messages)", index - 1, mo.count())
+                }
+            })?;
+        }
+        Ok(pdus)
     }
 
     fn inject(&self, fault: &SimulatedFault) -> Result<(), String> {

@@ -17,7 +17,7 @@ use crate::{
 
 /// What the API needs from a simulator; the binary implements it over the SMPP simulator.
 pub trait SimulatorControl: Send + Sync + 'static {
-    /// Sends a handset message; returns how many PDUs it took.
+    /// Sends a handset message (`mo.count` of them, numbered); returns how many PDUs it took.
     fn send_mo(&self, mo: &SimulatedMo) -> Result<usize, String>;
     fn inject(&self, fault: &SimulatedFault) -> Result<(), String>;
     fn stats(&self) -> serde_json::Value;
@@ -42,6 +42,30 @@ pub struct SimulatedMo {
     pub units_per_part: Option<usize>,
     /// `in_order` (default) or `reversed`.
     pub order: Option<String>,
+    /// Sends this many messages at once (default 1, at most 1,000,000), for load tests. Each
+    /// body then ends with ` #1`, ` #2`, …, so that de-duplication keeps every one.
+    #[schema(example = 1)]
+    pub count: Option<usize>,
+}
+
+/// Most messages one `POST /v1/simulator/mo` may ask for.
+pub const MAX_MO_COUNT: usize = 1_000_000;
+
+impl SimulatedMo {
+    /// How many messages this request stands for.
+    pub fn count(&self) -> usize {
+        self.count.unwrap_or(1)
+    }
+
+    /// The body of the `index`-th message (from 1) of the request: numbered when there are
+    /// several.
+    pub fn body_of(&self, index: usize) -> String {
+        if self.count() > 1 {
+            format!("{} #{index}", self.body)
+        } else {
+            self.body.clone()
+        }
+    }
 }
 
 /// A fault the simulator applies to the next submissions.
@@ -61,7 +85,9 @@ pub struct SimulatedFault {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MoAccepted {
-    /// `deliver_sm` PDUs sent (one per part).
+    /// Messages sent.
+    pub messages: usize,
+    /// `deliver_sm` PDUs sent (one per part of each message).
     pub pdus: usize,
 }
 
@@ -114,14 +140,27 @@ async fn simulate_mo(
             "`body` must not be empty",
         ));
     }
-    let pdus = simulator(&state)?.send_mo(&mo).map_err(|message| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "simulator_refused",
-            message,
-        )
-    })?;
-    Ok((StatusCode::ACCEPTED, Json(MoAccepted { pdus })))
+    if !(1..=MAX_MO_COUNT).contains(&mo.count()) {
+        return Err(ApiError::invalid(
+            "count",
+            "invalid_count",
+            format!("`count` must be 1 to {MAX_MO_COUNT}"),
+        ));
+    }
+    let simulator = Arc::clone(simulator(&state)?);
+    let messages = mo.count();
+    // Many messages take a while to build and queue: off the async workers.
+    let pdus = tokio::task::spawn_blocking(move || simulator.send_mo(&mo))
+        .await
+        .map_err(|error| ApiError::internal(&error))?
+        .map_err(|message| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "simulator_refused",
+                message,
+            )
+        })?;
+    Ok((StatusCode::ACCEPTED, Json(MoAccepted { messages, pdus })))
 }
 
 /// Inject a fault into the simulator's handling of the next submissions.

@@ -16,6 +16,10 @@
 //!   carrier), then the server's RSS.
 //! - `drain`: K messages scheduled for one instant K/1,000 s (at least 5 s) ahead, so they become due
 //!   together; queue → carrier msg/s and queue → delivered msg/s.
+//! - `mo`: the embedded SMSC simulator sends N mobile-originated messages (`deliver_sm`) to
+//!   the server over SMPP, all at once (`POST /v1/simulator/mo` with `count`); msg/s stored
+//!   (`hato_inbound_total{result="stored"}` on `/metrics`) and acknowledged (`deliver_sm_resp`
+//!   OK, the simulator's `deliver_ok` on `GET /v1/simulator`).
 //!
 //! "Delivered" is observed on `/metrics`: the counter
 //! `hato_receipts_total{result="applied",status="delivered"}` is incremented once per message
@@ -32,6 +36,7 @@ mod target;
 use std::{path::Path, time::Duration};
 
 use anyhow::bail;
+use hato_api::routes::simulator::MAX_MO_COUNT;
 
 use report::{Figure, Summary};
 
@@ -47,9 +52,10 @@ pub struct BenchArgs {
     /// API key for --url.
     #[arg(long, env = "HATO_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
-    /// The spawned server's carrier: the SMSC simulator over SMPP, or the in-process one.
-    #[arg(long, value_enum, default_value_t = Transport::Inline)]
-    pub transport: Transport,
+    /// The spawned server's carrier: the SMSC simulator over SMPP, or the in-process one
+    /// (default: inline, except smpp for the mo scenario, which needs it).
+    #[arg(long, value_enum)]
+    pub transport: Option<Transport>,
     /// The spawned server's database (e.g. postgres://postgres@127.0.0.1:5432/bench);
     /// default: SQLite in a fresh temporary directory.
     #[arg(long)]
@@ -57,7 +63,8 @@ pub struct BenchArgs {
     /// Delay of the simulator's delivery reports, for the spawned server.
     #[arg(long, default_value = "10ms")]
     pub report_delay: String,
-    /// Messages per run (single, latency: derived from rate × duration, backlog, drain).
+    /// Messages per run (single, batch, backlog, drain, mo; latency: derived from rate ×
+    /// duration).
     #[arg(long, default_value_t = 20_000)]
     pub messages: u64,
     /// Requests in flight.
@@ -97,6 +104,8 @@ pub enum Scenario {
     Latency,
     Backlog,
     Drain,
+    /// Mobile-originated messages from the simulator to the server.
+    Mo,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -122,6 +131,7 @@ impl Scenario {
             Scenario::Latency => "latency",
             Scenario::Backlog => "backlog",
             Scenario::Drain => "drain",
+            Scenario::Mo => "mo",
         }
     }
 }
@@ -139,6 +149,8 @@ impl Transport {
 #[derive(Debug, Clone)]
 struct Plan {
     args: BenchArgs,
+    /// The spawned server's carrier, `--transport` or the scenario's default.
+    transport: Transport,
     duration: Duration,
     timeout: Duration,
 }
@@ -206,8 +218,19 @@ fn validate(args: BenchArgs) -> anyhow::Result<Plan> {
     if args.url.is_some() && args.hold == Hold::Unbound {
         bail!("--hold unbound configures the spawned server; it cannot apply to --url");
     }
+    let transport = match (args.scenario, args.transport) {
+        (Scenario::Mo, Some(Transport::Inline)) => bail!(
+            "--scenario mo needs the SMSC simulator over SMPP: leave out --transport or use smpp"
+        ),
+        (Scenario::Mo, _) => Transport::Smpp,
+        (_, transport) => transport.unwrap_or(Transport::Inline),
+    };
+    if args.scenario == Scenario::Mo && args.messages > MAX_MO_COUNT as u64 {
+        bail!("--messages must be at most {MAX_MO_COUNT} for --scenario mo");
+    }
     Ok(Plan {
         args,
+        transport,
         duration,
         timeout,
     })
@@ -219,7 +242,7 @@ fn describe(plan: &Plan) -> String {
         Some(url) => format!("server {url}"),
         None => format!(
             "spawned server, {} transport, report delay {}, {}",
-            a.transport.as_str(),
+            plan.transport.as_str(),
             a.report_delay,
             if a.database_url.is_some() {
                 "PostgreSQL"
@@ -235,6 +258,7 @@ fn describe(plan: &Plan) -> String {
             a.messages, a.batch_size, a.concurrency
         ),
         Scenario::Latency => format!("{}/s for {}", a.rate, a.duration),
+        Scenario::Mo => format!("{} MO messages from the simulator at once", a.messages),
     };
     format!("{server}; {work}; {} run(s)", a.runs)
 }

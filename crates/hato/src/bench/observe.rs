@@ -41,6 +41,29 @@ const SUBMITTED: Series = Series {
     labels: &[("outcome", "sent")],
 };
 
+/// Inbound (MO) messages stored: counted once their transaction has committed, just before the
+/// SMSC is answered `deliver_sm_resp` OK.
+const INBOUND_STORED: Series = Series {
+    name: "hato_inbound_total",
+    labels: &[("result", "stored")],
+};
+
+/// Inbound messages recognised as a redelivery of one already stored (acknowledged, kept once).
+const INBOUND_DUPLICATE: Series = Series {
+    name: "hato_inbound_total",
+    labels: &[("result", "duplicate")],
+};
+
+/// Inbound messages stored (all connectors).
+pub fn inbound_stored(text: &str) -> f64 {
+    INBOUND_STORED.sum(text)
+}
+
+/// Inbound messages taken for redeliveries (all connectors).
+pub fn inbound_duplicates(text: &str) -> f64 {
+    INBOUND_DUPLICATE.sum(text)
+}
+
 /// Scheduled or backing-off dispatch jobs (all lanes).
 pub const DELAYED: Series = Series {
     name: "hato_queue_delayed",
@@ -99,6 +122,36 @@ pub async fn scrape(http: &reqwest::Client, base: &str) -> anyhow::Result<String
         bail!("/metrics answered {}", response.status());
     }
     Ok(response.text().await?)
+}
+
+/// The embedded SMSC simulator's counters (`GET /v1/simulator`).
+pub async fn simulator(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+) -> anyhow::Result<serde_json::Value> {
+    let response = http
+        .get(format!("{base}/v1/simulator"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .context("cannot read /v1/simulator")?;
+    let status = response.status();
+    if status == reqwest::StatusCode::NOT_FOUND {
+        bail!("the server runs no embedded SMSC simulator (GET /v1/simulator answered 404)");
+    }
+    if !status.is_success() {
+        bail!(
+            "GET /v1/simulator answered {status}: {}",
+            response.text().await.unwrap_or_default()
+        );
+    }
+    Ok(response.json().await?)
+}
+
+/// A counter of [`simulator`]'s answer; 0 when absent.
+pub fn counter(stats: &serde_json::Value, name: &str) -> f64 {
+    stats[name].as_f64().unwrap_or(0.0)
 }
 
 /// Polls until `count` (e.g. [`delivered`]) reaches `goal`; returns when it did, or fails after

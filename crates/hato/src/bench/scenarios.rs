@@ -25,6 +25,7 @@ const LATENCY_P99_MS: f64 = 10.0;
 const BACKLOG_RSS_MIB: f64 = 100.0;
 const SMPP_END_TO_END: f64 = 20_000.0;
 const SMPP_QUEUE_TO_SMSC: f64 = 100_000.0;
+const MO_STORED_AND_ACKNOWLEDGED: f64 = 20_000.0;
 /// Distinct request bodies sent in turn (distinct recipients, no per-request JSON building).
 const SINGLE_BODIES: usize = 1_000;
 const BATCH_BODIES: usize = 4;
@@ -38,6 +39,7 @@ pub async fn run(plan: &Plan, target: &Target) -> anyhow::Result<Vec<Figure>> {
         Scenario::Latency => latency(plan, target).await,
         Scenario::Backlog => backlog(plan, target).await,
         Scenario::Drain => drain(plan, target).await,
+        Scenario::Mo => mo(plan, target).await,
     }
 }
 
@@ -195,7 +197,7 @@ async fn batch(plan: &Plan, target: &Target) -> anyhow::Result<Vec<Figure>> {
     let work = work(target, "/v1/messages/batch", batch_bodies(size, None));
     let (load, e2e, cpu) = end_to_end(plan, target, work, requests).await?;
     let mut e2e_figure = Figure::info("e2e_rate", "end to end (all delivered)", "msg/s", e2e);
-    if args.transport == Transport::Smpp && args.url.is_none() {
+    if plan.transport == Transport::Smpp && args.url.is_none() {
         e2e_figure = e2e_figure.goal(Goal::AtLeast(SMPP_END_TO_END));
     }
     let mut figures = vec![
@@ -337,7 +339,7 @@ async fn drain(plan: &Plan, target: &Target) -> anyhow::Result<Vec<Figure>> {
         "msg/s",
         load_rate(load.accepted, submitted.duration_since(due).as_secs_f64()),
     );
-    if args.transport == Transport::Smpp && args.url.is_none() {
+    if plan.transport == Transport::Smpp && args.url.is_none() {
         to_carrier = to_carrier.goal(Goal::AtLeast(SMPP_QUEUE_TO_SMSC));
     }
     let mut figures = vec![
@@ -348,6 +350,112 @@ async fn drain(plan: &Plan, target: &Target) -> anyhow::Result<Vec<Figure>> {
             "queue -> delivered",
             "msg/s",
             load_rate(load.accepted, delivered.duration_since(due).as_secs_f64()),
+        ),
+    ];
+    figures.extend(cpu_figures(&cpu, target));
+    Ok(figures)
+}
+
+/// Has the simulator send N MO messages at once, then times their storing and acknowledgement.
+///
+/// The messages differ only by their number (` #i`), and the text carries the run's start time,
+/// so the server's de-duplication keeps every one even against a server used before.
+async fn mo(plan: &Plan, target: &Target) -> anyhow::Result<Vec<Figure>> {
+    let args = &plan.args;
+    let http = &target.control;
+    let stats = observe::simulator(http, &target.base, &target.key).await?;
+    let metrics = observe::scrape(http, &target.base).await?;
+    let (acked0, refused0) = (
+        observe::counter(&stats, "deliver_ok"),
+        observe::counter(&stats, "deliver_failed"),
+    );
+    let (stored0, duplicates0) = (
+        observe::inbound_stored(&metrics),
+        observe::inbound_duplicates(&metrics),
+    );
+    let expected = args.messages as f64;
+    let request = json!({
+        "from": "+819012345678",
+        "to": "12345",
+        "body": format!("Hato bench MO {}: YES", Timestamp::now().as_millisecond()),
+        "count": args.messages,
+    });
+    let cpu = CpuMeter::start(target.pid());
+    let started = Instant::now();
+    let response = http
+        .post(format!("{}/v1/simulator/mo", target.base))
+        .bearer_auth(&target.key)
+        .json(&request)
+        .send()
+        .await?;
+    let queued = started.elapsed();
+    if response.status() != reqwest::StatusCode::ACCEPTED {
+        bail!(
+            "POST /v1/simulator/mo answered {}: {}",
+            response.status(),
+            response.text().await.unwrap_or_default()
+        );
+    }
+    // Both counters, polled together; each finish time is kept when first seen.
+    let deadline = started + plan.timeout;
+    let (mut stored_at, mut acked_at) = (None, None);
+    let (stored, acked, refused, duplicates) = loop {
+        let metrics = observe::scrape(http, &target.base).await?;
+        let stats = observe::simulator(http, &target.base, &target.key).await?;
+        let now = Instant::now();
+        let stored = observe::inbound_stored(&metrics) - stored0;
+        let duplicates = observe::inbound_duplicates(&metrics) - duplicates0;
+        let acked = observe::counter(&stats, "deliver_ok") - acked0;
+        let refused = observe::counter(&stats, "deliver_failed") - refused0;
+        if stored >= expected {
+            stored_at.get_or_insert(now);
+        }
+        if acked >= expected {
+            acked_at.get_or_insert(now);
+        }
+        if stored_at.is_some() && acked_at.is_some() {
+            break (stored, acked, refused, duplicates);
+        }
+        if now >= deadline {
+            bail!(
+                "after {:?}: {stored} of {expected} MO stored, {acked} acknowledged, {refused} \
+                 refused, {duplicates} taken for duplicates",
+                plan.timeout
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let cpu = cpu.stop();
+    let seconds = |at: Option<Instant>| at.map_or(f64::NAN, |at| (at - started).as_secs_f64());
+    let (stored_secs, acked_secs) = (seconds(stored_at), seconds(acked_at));
+    let mut figures = vec![
+        Figure::info(
+            "queued_ms",
+            "simulator queued all MO",
+            "ms",
+            queued.as_secs_f64() * 1_000.0,
+        ),
+        Figure::info(
+            "stored_rate",
+            "stored",
+            "msg/s",
+            load_rate(args.messages, stored_secs),
+        ),
+        Figure::info(
+            "mo_rate",
+            "stored and acknowledged",
+            "msg/s",
+            load_rate(args.messages, stored_secs.max(acked_secs)),
+        )
+        .goal(Goal::AtLeast(MO_STORED_AND_ACKNOWLEDGED)),
+        Figure::info("stored", "messages stored", "", stored),
+        Figure::info("acknowledged", "messages acknowledged", "", acked),
+        Figure::info("refused", "messages refused", "", refused),
+        Figure::info(
+            "duplicates",
+            "messages taken for redeliveries",
+            "",
+            duplicates,
         ),
     ];
     figures.extend(cpu_figures(&cpu, target));

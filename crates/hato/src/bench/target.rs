@@ -169,7 +169,7 @@ fn config_file(plan: &Plan) -> anyhow::Result<String> {
     let _ = writeln!(
         text,
         "[simulator]\ntransport = \"{}\"\nreport_delay = \"{}\"",
-        args.transport.as_str(),
+        plan.transport.as_str(),
         args.report_delay.trim()
     );
     if args.scenario == Scenario::Backlog && args.hold == Hold::Unbound {

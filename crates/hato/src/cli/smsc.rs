@@ -11,7 +11,7 @@ use axum::{
     http::StatusCode,
     routing::{get, post},
 };
-use hato_api::routes::simulator::{SimulatedFault, SimulatedMo, SimulatorControl};
+use hato_api::routes::simulator::{MAX_MO_COUNT, SimulatedFault, SimulatedMo, SimulatorControl};
 use hato_core::simulation::OutcomeMix;
 use hato_smpp::simulator::{IdFormat, Simulator, SimulatorConfig};
 use tokio_util::sync::CancellationToken;
@@ -134,14 +134,26 @@ async fn mo(
     State(control): Control,
     Json(mo): Json<SimulatedMo>,
 ) -> (StatusCode, Json<serde_json::Value>) {
-    match control.send_mo(&mo) {
-        Ok(pdus) => (
-            StatusCode::ACCEPTED,
-            Json(serde_json::json!({ "pdus": pdus })),
-        ),
-        Err(message) => (
+    let refused = |message: String| {
+        (
             StatusCode::UNPROCESSABLE_ENTITY,
             Json(serde_json::json!({ "error": message })),
+        )
+    };
+    if !(1..=MAX_MO_COUNT).contains(&mo.count()) {
+        return refused(format!("`count` must be 1 to {MAX_MO_COUNT}"));
+    }
+    let messages = mo.count();
+    // Many messages take a while to build and queue: off the async workers.
+    match tokio::task::spawn_blocking(move || control.send_mo(&mo)).await {
+        Ok(Ok(pdus)) => (
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({ "messages": messages, "pdus": pdus })),
+        ),
+        Ok(Err(message)) => refused(message),
+        Err(error) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(serde_json::json!({ "error": error.to_string() })),
         ),
     }
 }

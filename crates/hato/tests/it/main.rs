@@ -11,6 +11,7 @@ mod cli;
 mod durability;
 mod keys;
 mod list;
+mod mo_load;
 mod operations;
 mod preview;
 mod send;
