@@ -235,9 +235,10 @@ impl Config {
             None => figment = figment.merge(Toml::file("hato.toml")),
         }
         // Only keys that name a setting: HATO_API_KEY, HATO_URL and test variables are not config.
+        // Keys reach the filter as written (upper case); figment lowercases them afterwards.
         let env = Env::prefixed("HATO_").filter(|key| {
             let top = key.as_str().split("__").next().unwrap_or_default();
-            SETTINGS.contains(&top)
+            SETTINGS.iter().any(|name| name.eq_ignore_ascii_case(top))
         });
         figment = figment.merge(env.split("__"));
         let mut config: Config = figment.extract().context("invalid configuration")?;

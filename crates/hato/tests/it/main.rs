@@ -9,6 +9,7 @@ mod bad_input;
 mod batch;
 mod cli;
 mod durability;
+mod env_config;
 mod keys;
 mod list;
 mod mo_load;

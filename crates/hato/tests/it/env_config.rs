@@ -1,0 +1,185 @@
+//! Configuration through `HATO_*` environment variables, on the real binary: the variables
+//! override `hato.toml` (top-level and nested settings, `__` between levels), the server
+//! listens and writes where they say, and a bad value stops it with a message naming it.
+
+use std::{
+    net::SocketAddr,
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use hato_core::MessageId;
+use hato_store::{Store, StoreOptions};
+use serde_json::json;
+
+use crate::support::{PATIENCE, Reply, TestDb, hato_command, on_both_backends, output, poll_for};
+
+on_both_backends!(hato_variables_configure_the_server);
+
+/// What the file says; the environment says otherwise for each of these.
+const FILE: &str = r#"
+default_region = "GB"
+
+[simulator]
+transport = "smpp"
+"#;
+
+/// Stops the child however the test ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_addr() -> SocketAddr {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    probe.local_addr().expect("addr")
+}
+
+/// `hato` with the test's settings in the environment only.
+fn with_env(db: &TestDb, data_dir: &Path, listen: SocketAddr) -> Command {
+    let mut command = hato_command(db);
+    command
+        .env("HATO_LISTEN", listen.to_string())
+        .env("HATO_DEFAULT_REGION", "US")
+        .env("HATO_SIMULATOR__TRANSPORT", "inline")
+        .env("HATO_SIMULATOR__REPORT_DELAY", "20ms");
+    match &db.postgres {
+        Some(pg) => command.env("HATO_DATABASE_URL", &pg.url),
+        None => command.env("HATO_DATA_DIR", data_dir),
+    };
+    command
+}
+
+async fn hato_variables_configure_the_server(db: TestDb) {
+    std::fs::write(db.dir.path().join("hato.toml"), FILE).expect("hato.toml");
+    let data_dir = db.dir.path().join("data-from-env");
+    let listen = free_addr();
+
+    // `hato keys create` finds the database through the same variables.
+    let mut create = with_env(&db, &data_dir, listen);
+    create.args(["keys", "create", "--name", "env"]);
+    let created = output(create).await;
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let key = String::from_utf8(created.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned();
+
+    let mut serve = with_env(&db, &data_dir, listen);
+    let log = std::fs::File::create(db.dir.path().join("serve.log")).expect("log");
+    let mut server = Running(
+        serve
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start hato serve"),
+    );
+    let http = reqwest::Client::new();
+    let base = format!("http://{listen}");
+    // Listens where HATO_LISTEN says.
+    poll_for(PATIENCE, "hato serve answers on HATO_LISTEN", || async {
+        let ready = http.get(format!("{base}/readyz")).send().await.ok()?;
+        ready.status().is_success().then_some(())
+    })
+    .await;
+
+    // HATO_SIMULATOR__TRANSPORT (nested) beat the file: no SMSC simulator behind the API.
+    let simulator = Reply::of(http.get(format!("{base}/v1/simulator")).bearer_auth(&key)).await;
+    simulator.assert_error(404, "no_simulator", None);
+    // HATO_DEFAULT_REGION beat the file: a US number without its country code.
+    let sent = Reply::of(
+        http.post(format!("{base}/v1/messages"))
+            .bearer_auth(&key)
+            .json(&json!({ "to": "(202) 555-0123", "body": "configured by the environment" })),
+    )
+    .await;
+    assert_eq!(sent.status, 202, "{sent:?}");
+    assert_eq!(sent.body["to"], "+12025550123");
+    let id = sent.body["id"].as_str().expect("id").to_owned();
+    poll_for(PATIENCE, "the message is delivered", || async {
+        let got = Reply::of(
+            http.get(format!("{base}/v1/messages/{id}"))
+                .bearer_auth(&key),
+        )
+        .await;
+        (got.body["status"] == "delivered").then_some(())
+    })
+    .await;
+
+    // SIGTERM, then the database is where the variables said.
+    let term = output({
+        let mut kill = Command::new("kill");
+        kill.args(["-TERM", &server.0.id().to_string()]);
+        kill
+    })
+    .await;
+    assert!(term.status.success());
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let exited = loop {
+        if let Some(status) = server.0.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "hato serve did not exit within {PATIENCE:?} of SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(exited.success(), "{exited:?}");
+    let url = match &db.postgres {
+        Some(pg) => pg.url.clone(),
+        None => {
+            assert!(
+                data_dir.join("hato.db").is_file(),
+                "SQLite in HATO_DATA_DIR"
+            );
+            assert!(
+                !db.dir.path().join("hato-data").exists(),
+                "nothing in the default ./hato-data"
+            );
+            format!("sqlite://{}", data_dir.join("hato.db").display())
+        }
+    };
+    let store = Store::open(&url, StoreOptions::default())
+        .await
+        .expect("open the store");
+    let account = store
+        .authenticate(&hato_api::keys::hash_key(&key))
+        .await
+        .expect("authenticate")
+        .expect("the key is in this database")
+        .account_id;
+    let stored = store
+        .message(&account, &MessageId::from_trusted(id.clone()))
+        .await
+        .expect("read");
+    store.close().await;
+    assert_eq!(
+        stored.map(|m| m.status),
+        Some(hato_core::MessageStatus::Delivered),
+        "{id} is in the database HATO_* named"
+    );
+
+    // A bad value is refused at start, naming the setting's value and what is expected.
+    let mut bad = with_env(&db, &data_dir, free_addr());
+    bad.env("HATO_WEBHOOKS__TIMEOUT", "soon").arg("serve");
+    let refused = tokio::time::timeout(Duration::from_secs(60), output(bad))
+        .await
+        .expect("a refused start ends at once");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("`soon` is not a duration"),
+        "the error names the value: {stderr}"
+    );
+}
