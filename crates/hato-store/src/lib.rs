@@ -21,6 +21,7 @@ mod sql;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod transitions;
+mod unmatched;
 mod webhooks;
 
 pub use accounts::{Account, ApiKeyRecord, AuthenticatedKey};
@@ -32,6 +33,7 @@ pub use messages::{
     BatchInsert, DispatchJob, InsertOutcome, MessageFilter, NewMessage, ReceiptOutcome,
     ReceiptUpdate, SubmitResult,
 };
+pub use unmatched::{UnmatchedFilter, UnmatchedReceipt};
 pub use webhooks::{NewAttempt, WebhookAttempt, WebhookAttemptOutcome, WebhookDelivery};
 
 use std::sync::Arc;

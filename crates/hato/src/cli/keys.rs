@@ -3,11 +3,8 @@
 
 use std::path::Path;
 
-use anyhow::{Context, bail};
-use hato_store::{Store, StoreOptions};
+use anyhow::bail;
 use jiff::Timestamp;
-
-use crate::config::{Config, Overrides};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum KeysCommand {
@@ -38,35 +35,6 @@ pub enum KeysCommand {
     },
 }
 
-async fn open(config_path: Option<&Path>, data: &super::DataArgs) -> anyhow::Result<Store> {
-    let config = Config::load(
-        config_path,
-        Overrides {
-            data_dir: data.data_dir.clone(),
-            database_url: data.database_url.clone(),
-            ..Overrides::default()
-        },
-    )?;
-    let url = config.database_url();
-    if url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
-            format!(
-                "cannot create the data directory {}",
-                config.data_dir.display()
-            )
-        })?;
-    }
-    Store::open(
-        &url,
-        StoreOptions {
-            max_connections: 2,
-            ..StoreOptions::default()
-        },
-    )
-    .await
-    .with_context(|| format!("cannot open the database {url}"))
-}
-
 fn now_ms() -> i64 {
     Timestamp::now().as_millisecond()
 }
@@ -84,7 +52,7 @@ pub async fn run(config_path: Option<&Path>, command: KeysCommand) -> anyhow::Re
             if account.trim().is_empty() || account.len() > 100 {
                 bail!("--account must be 1 to 100 characters");
             }
-            let store = open(config_path, &data).await?;
+            let store = data.open(config_path).await?;
             let account = store
                 .ensure_account(
                     &account,
@@ -104,7 +72,7 @@ pub async fn run(config_path: Option<&Path>, command: KeysCommand) -> anyhow::Re
             println!("{}", key.secret);
         }
         KeysCommand::List { account, data } => {
-            let store = open(config_path, &data).await?;
+            let store = data.open(config_path).await?;
             let keys = store.api_keys(account.as_deref()).await?;
             store.close().await;
             println!(
@@ -130,7 +98,7 @@ pub async fn run(config_path: Option<&Path>, command: KeysCommand) -> anyhow::Re
             }
         }
         KeysCommand::Revoke { key, data } => {
-            let store = open(config_path, &data).await?;
+            let store = data.open(config_path).await?;
             let revoked = store.revoke_api_key(&key, now_ms()).await;
             store.close().await;
             match revoked? {

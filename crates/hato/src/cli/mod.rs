@@ -3,12 +3,17 @@
 mod client;
 mod keys;
 mod preview;
+mod receipts;
 mod serve;
 mod smsc;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+use hato_store::{Store, StoreOptions};
+
+use crate::config::{Config, Overrides};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -35,6 +40,39 @@ pub struct DataArgs {
     pub database_url: Option<String>,
 }
 
+impl DataArgs {
+    /// Opens the store these arguments (or the configuration) point at, with a small pool:
+    /// operator commands work beside a running server.
+    pub async fn open(&self, config_path: Option<&Path>) -> anyhow::Result<Store> {
+        let config = Config::load(
+            config_path,
+            Overrides {
+                data_dir: self.data_dir.clone(),
+                database_url: self.database_url.clone(),
+                ..Overrides::default()
+            },
+        )?;
+        let url = config.database_url();
+        if url.starts_with("sqlite:") {
+            std::fs::create_dir_all(&config.data_dir).with_context(|| {
+                format!(
+                    "cannot create the data directory {}",
+                    config.data_dir.display()
+                )
+            })?;
+        }
+        Store::open(
+            &url,
+            StoreOptions {
+                max_connections: 2,
+                ..StoreOptions::default()
+            },
+        )
+        .await
+        .with_context(|| format!("cannot open the database {url}"))
+    }
+}
+
 /// How to reach a running server.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClientArgs {
@@ -54,6 +92,9 @@ pub enum Command {
     /// Create, list and revoke API keys (works with the server stopped or running).
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Inspect delivery receipts (works with the server stopped or running).
+    #[command(subcommand)]
+    Receipts(receipts::ReceiptsCommand),
     /// Send one message through a running server.
     Send(client::SendArgs),
     /// Encoding, segments and cost of a text, without sending it.
@@ -71,6 +112,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::serve(cli.config.as_deref(), args).await,
         Command::Keys(command) => keys::run(cli.config.as_deref(), command).await,
+        Command::Receipts(command) => receipts::run(cli.config.as_deref(), command).await,
         Command::Send(args) => client::send(args).await,
         Command::Preview(args) => preview::run(cli.config.as_deref(), args),
         Command::Messages(command) => client::messages(command).await,

@@ -15,6 +15,7 @@ mod list;
 mod mo_load;
 mod operations;
 mod preview;
+mod receipts;
 mod send;
 mod smpp;
 mod webhooks;
