@@ -17,10 +17,10 @@
 //! from the same handset are always both kept when more than two windows apart; in between
 //! they may be merged. That is the price of having no id: the default window is short.
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use hato_core::{
-    AccountId, MessageId, MessageKind, MessageStatus, PhoneNumber, Sender, text::analyze,
+    AccountId, Message, MessageId, MessageKind, MessageStatus, PhoneNumber, Sender, text::analyze,
 };
 use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, Row};
@@ -28,7 +28,7 @@ use sqlx::{AnyConnection, Row};
 use crate::{
     Result, Store,
     rows::{MESSAGE_COLUMNS, message_from_row},
-    sql::values_rows,
+    sql::{rows_per_statement, values_rows},
     transitions::{self, Outbox},
 };
 
@@ -88,100 +88,169 @@ const INBOUND_COLUMN_COUNT: usize = 15;
 
 impl Store {
     /// Stores inbound messages and queues their `message.received` webhooks, all in one
-    /// transaction; one outcome per message, in order.
+    /// transaction of a few multi-row statements; one outcome per message, in order.
     pub async fn insert_inbound(
         &self,
         messages: &[NewInbound],
         options: &InboundOptions,
     ) -> Result<Vec<InboundOutcome>> {
         let mut tx = self.write().begin().await?;
-        let mut outbox = Outbox::default();
-        let mut outcomes = Vec::with_capacity(messages.len());
-        for message in messages {
-            outcomes.push(insert_one(&mut tx, &mut outbox, message, options).await?);
-        }
+        let outcomes = insert_many(&mut tx, &mut Outbox::default(), messages, options).await?;
         tx.commit().await?;
         Ok(outcomes)
     }
 }
 
-async fn insert_one(
+/// An inbound message with its addresses normalised and its de-duplication keys.
+struct Prepared<'a> {
+    inbound: &'a NewInbound,
+    id: MessageId,
+    from: String,
+    to: String,
+    key: String,
+    previous_key: String,
+}
+
+async fn insert_many(
     conn: &mut AnyConnection,
     outbox: &mut Outbox,
-    inbound: &NewInbound,
+    messages: &[NewInbound],
     options: &InboundOptions,
-) -> Result<InboundOutcome> {
-    let from = normalise_from(&inbound.from, &options.default_region);
-    let to = normalise_to(&inbound.to, &options.default_region);
-    let hash = content_hash(&inbound.connector, &from, &to, &inbound.body);
+) -> Result<Vec<InboundOutcome>> {
     let window = i64::try_from(options.dedup_window.as_millis())
         .unwrap_or(i64::MAX)
         .max(1);
-    let bucket = inbound.received_at.div_euclid(window);
-    let key = format!("{hash}:{bucket}");
-    let previous = format!("{hash}:{}", bucket - 1);
-    if let Some(existing) = existing(conn, &[&key, &previous]).await? {
-        return Ok(InboundOutcome::Duplicate(existing));
+    let prepared: Vec<Prepared<'_>> = messages
+        .iter()
+        .map(|inbound| {
+            let from = normalise_from(&inbound.from, &options.default_region);
+            let to = normalise_to(&inbound.to, &options.default_region);
+            let hash = content_hash(&inbound.connector, &from, &to, &inbound.body);
+            let bucket = inbound.received_at.div_euclid(window);
+            Prepared {
+                inbound,
+                id: MessageId::generate(),
+                key: format!("{hash}:{bucket}"),
+                previous_key: format!("{hash}:{}", bucket - 1),
+                from,
+                to,
+            }
+        })
+        .collect();
+    let lookup: Vec<&str> = prepared
+        .iter()
+        .flat_map(|p| [p.key.as_str(), p.previous_key.as_str()])
+        .collect();
+    // Keys already stored, and then those stored by earlier messages of this batch.
+    let mut known = existing(conn, &lookup).await?;
+    let mut outcomes = Vec::with_capacity(prepared.len());
+    let mut new = Vec::new();
+    for p in &prepared {
+        let original = [&p.key, &p.previous_key]
+            .into_iter()
+            .filter_map(|key| known.get(key.as_str()))
+            .min_by(|a, b| a.as_str().cmp(b.as_str()));
+        match original {
+            Some(original) => outcomes.push(InboundOutcome::Duplicate(original.clone())),
+            None => {
+                known.insert(p.key.clone(), p.id.clone());
+                outcomes.push(InboundOutcome::Stored(p.id.clone()));
+                new.push(p);
+            }
+        }
     }
-    let analysis = analyze(&inbound.body);
-    let id = MessageId::generate();
-    let sql = format!(
-        "INSERT INTO messages ({INBOUND_COLUMNS}) VALUES {} \
-         ON CONFLICT (inbound_key) WHERE inbound_key IS NOT NULL DO NOTHING \
-         RETURNING {MESSAGE_COLUMNS}",
-        values_rows(1, INBOUND_COLUMN_COUNT)
-    );
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id.as_str())
-        .bind(inbound.account_id.as_str())
-        .bind("inbound")
-        .bind(MessageKind::Transactional.as_str())
-        .bind(MessageStatus::Received.as_str())
-        .bind(to)
-        .bind(from)
-        .bind(inbound.body.as_str())
-        .bind(analysis.encoding.as_str())
-        .bind(i64::try_from(analysis.segments).unwrap_or(i64::MAX))
-        .bind(inbound.connector.as_str())
-        .bind(key.as_str())
-        .bind(inbound.received_at)
-        .bind(inbound.received_at)
-        .bind(inbound.received_at)
-        .fetch_optional(&mut *conn)
-        .await?;
-    let Some(row) = row else {
-        // Another writer stored the same key between our check and our insert.
-        return match existing(conn, &[&key]).await? {
-            Some(existing) => Ok(InboundOutcome::Duplicate(existing)),
-            None => Err(crate::StoreError::corrupt(
-                "inbound key conflict without a row",
+    let stored = insert_rows(conn, &new).await?;
+    let mut announced = Vec::with_capacity(stored.len());
+    for p in new {
+        match stored.get(p.id.as_str()) {
+            Some(message) => announced.push((
+                p.inbound.account_id.clone(),
+                message.clone(),
+                p.inbound.received_at,
             )),
-        };
-    };
-    let message = message_from_row(&row)?;
-    transitions::announce(
-        conn,
-        outbox,
-        &inbound.account_id,
-        &message,
-        inbound.received_at,
-    )
-    .await?;
-    Ok(InboundOutcome::Stored(id))
+            None => {
+                // Another writer stored the same key between our check and our insert.
+                let original =
+                    existing(conn, &[&p.key])
+                        .await?
+                        .remove(&p.key)
+                        .ok_or_else(|| {
+                            crate::StoreError::corrupt("inbound key conflict without a row")
+                        })?;
+                if let Some(outcome) = outcomes
+                    .iter_mut()
+                    .find(|o| matches!(o, InboundOutcome::Stored(id) if *id == p.id))
+                {
+                    *outcome = InboundOutcome::Duplicate(original);
+                }
+            }
+        }
+    }
+    transitions::announce_many(conn, outbox, &announced).await?;
+    Ok(outcomes)
 }
 
-async fn existing(conn: &mut AnyConnection, keys: &[&str]) -> Result<Option<MessageId>> {
-    let sql = format!(
-        "SELECT id FROM messages WHERE inbound_key IN ({}) ORDER BY id LIMIT 1",
-        crate::sql::placeholder_list(1, keys.len())
-    );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for key in keys {
-        query = query.bind(*key);
+/// Inserts the messages, skipping any whose key another writer stored meanwhile; returns the
+/// stored ones by id.
+async fn insert_rows(
+    conn: &mut AnyConnection,
+    new: &[&Prepared<'_>],
+) -> Result<HashMap<String, Message>> {
+    let mut stored = HashMap::with_capacity(new.len());
+    for chunk in new.chunks(rows_per_statement(INBOUND_COLUMN_COUNT)) {
+        let sql = format!(
+            "INSERT INTO messages ({INBOUND_COLUMNS}) VALUES {} \
+             ON CONFLICT (inbound_key) WHERE inbound_key IS NOT NULL DO NOTHING \
+             RETURNING {MESSAGE_COLUMNS}",
+            values_rows(chunk.len(), INBOUND_COLUMN_COUNT)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for p in chunk {
+            let analysis = analyze(&p.inbound.body);
+            let at = p.inbound.received_at;
+            query = query
+                .bind(p.id.as_str())
+                .bind(p.inbound.account_id.as_str())
+                .bind("inbound")
+                .bind(MessageKind::Transactional.as_str())
+                .bind(MessageStatus::Received.as_str())
+                .bind(p.to.as_str())
+                .bind(p.from.as_str())
+                .bind(p.inbound.body.as_str())
+                .bind(analysis.encoding.as_str())
+                .bind(i64::try_from(analysis.segments).unwrap_or(i64::MAX))
+                .bind(p.inbound.connector.as_str())
+                .bind(p.key.as_str())
+                .bind(at)
+                .bind(at)
+                .bind(at);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let message = message_from_row(&row)?;
+            stored.insert(message.id.as_str().to_owned(), message);
+        }
     }
-    let row = query.fetch_optional(&mut *conn).await?;
-    row.map(|row| Ok(MessageId::from_trusted(row.try_get("id")?)))
-        .transpose()
+    Ok(stored)
+}
+
+/// The stored message of each key that has one.
+async fn existing(conn: &mut AnyConnection, keys: &[&str]) -> Result<HashMap<String, MessageId>> {
+    let mut found: HashMap<String, MessageId> = HashMap::new();
+    for chunk in keys.chunks(900) {
+        let sql = format!(
+            "SELECT id, inbound_key FROM messages WHERE inbound_key IN ({})",
+            crate::sql::placeholder_list(1, chunk.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for key in chunk {
+            query = query.bind(*key);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let id = MessageId::from_trusted(row.try_get("id")?);
+            found.insert(row.try_get("inbound_key")?, id);
+        }
+    }
+    Ok(found)
 }
 
 /// The handset's number in E.164 when it is one; anything else (an alphanumeric sender) as is.

@@ -7,7 +7,10 @@
 
 use sqlx::{AnyConnection, Row};
 
-use crate::{Backend, Result, Store, sql::placeholder_list};
+use crate::{
+    Backend, Result, Store,
+    sql::{placeholder_list, rows_per_statement, values_rows_from},
+};
 
 /// Which worker a job is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -86,25 +89,29 @@ pub(crate) async fn claim(
     Ok(jobs)
 }
 
-pub(crate) async fn enqueue(
+/// Enqueues one job per `(ref_id, run_at)`, created at `run_at`, in multi-row statements.
+pub(crate) async fn enqueue_many(
     conn: &mut AnyConnection,
     queue: Queue,
     lane: i64,
-    run_at: i64,
-    ref_id: &str,
-    now: i64,
+    jobs: &[(&str, i64)],
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO jobs (queue, lane, run_at, ref_id, created_at) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (queue, ref_id) DO NOTHING",
-    )
-    .bind(queue.as_str())
-    .bind(lane)
-    .bind(run_at)
-    .bind(ref_id)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
+    const COLS: usize = 2;
+    for chunk in jobs.chunks(rows_per_statement(COLS)) {
+        let sql = format!(
+            "INSERT INTO jobs (queue, lane, ref_id, run_at, created_at) \
+             SELECT $1, $2, column1, column2, column2 FROM (VALUES {}) AS v WHERE true \
+             ON CONFLICT (queue, ref_id) DO NOTHING",
+            values_rows_from(3, chunk.len(), COLS)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(queue.as_str())
+            .bind(lane);
+        for (ref_id, run_at) in chunk {
+            query = query.bind(*ref_id).bind(*run_at);
+        }
+        query.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
@@ -126,14 +133,6 @@ pub(crate) async fn delete(conn: &mut AnyConnection, ids: &[i64]) -> Result<()> 
 pub(crate) async fn reschedule(conn: &mut AnyConnection, id: i64, run_at: i64) -> Result<()> {
     sqlx::query("UPDATE jobs SET run_at = $1, lease_until = 0 WHERE id = $2")
         .bind(run_at)
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
-pub(crate) async fn uncount_attempt(conn: &mut AnyConnection, id: i64) -> Result<()> {
-    sqlx::query("UPDATE jobs SET attempts = attempts - 1 WHERE id = $1 AND attempts > 0")
         .bind(id)
         .execute(&mut *conn)
         .await?;

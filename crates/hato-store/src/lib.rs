@@ -11,11 +11,13 @@
 
 mod accounts;
 mod connect;
+mod dispatch;
 mod error;
 mod group_commit;
 mod inbound;
 mod jobs;
 mod messages;
+mod receipts;
 mod rows;
 mod sql;
 #[cfg(feature = "testing")]
@@ -26,13 +28,12 @@ mod webhooks;
 
 pub use accounts::{Account, ApiKeyRecord, AuthenticatedKey};
 pub use connect::{Backend, StoreOptions};
+pub use dispatch::{DispatchJob, SubmitResult};
 pub use error::StoreError;
 pub use inbound::{InboundOptions, InboundOutcome, NewInbound};
 pub use jobs::{ClaimedJob, LaneDepth, Queue};
-pub use messages::{
-    BatchInsert, DispatchJob, InsertOutcome, MessageFilter, NewMessage, ReceiptOutcome,
-    ReceiptUpdate, SubmitResult,
-};
+pub use messages::{BatchInsert, InsertOutcome, MessageFilter, NewMessage};
+pub use receipts::{ReceiptOutcome, ReceiptUpdate};
 pub use unmatched::{UnmatchedFilter, UnmatchedReceipt};
 pub use webhooks::{NewAttempt, WebhookAttempt, WebhookAttemptOutcome, WebhookDelivery};
 

@@ -16,13 +16,18 @@ pub(crate) fn placeholder_list(start: usize, count: usize) -> String {
 
 /// `($1,…,$cols),($cols+1,…)` for a multi-row `INSERT … VALUES`.
 pub(crate) fn values_rows(rows: usize, cols: usize) -> String {
+    values_rows_from(1, rows, cols)
+}
+
+/// Like [`values_rows`], numbering from `$start`, for statements with other parameters first.
+pub(crate) fn values_rows_from(start: usize, rows: usize, cols: usize) -> String {
     let mut out = String::with_capacity(rows * cols * 5);
     for row in 0..rows {
         if row > 0 {
             out.push(',');
         }
         out.push('(');
-        out.push_str(&placeholder_list(row * cols + 1, cols));
+        out.push_str(&placeholder_list(start + row * cols, cols));
         out.push(')');
     }
     out
@@ -44,5 +49,6 @@ mod tests {
     fn builds_placeholders() {
         assert_eq!(placeholder_list(3, 3), "$3,$4,$5");
         assert_eq!(values_rows(2, 2), "($1,$2),($3,$4)");
+        assert_eq!(values_rows_from(3, 2, 2), "($3,$4),($5,$6)");
     }
 }

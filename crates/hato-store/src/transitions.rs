@@ -15,7 +15,7 @@ use crate::{
     Result, StoreError,
     jobs::{self, Queue},
     rows::{MESSAGE_COLUMNS, message_from_row, status_time_column, ts},
-    sql::placeholder_list,
+    sql::{placeholder_list, rows_per_statement, values_rows, values_rows_from},
 };
 
 /// Lane of webhook jobs: after dispatch in urgency, but their own queue, so never competing.
@@ -35,19 +35,6 @@ pub(crate) struct Change<'a> {
 #[derive(Default)]
 pub(crate) struct Outbox {
     account_urls: HashMap<String, Option<String>>,
-}
-
-/// Applies `change` if it moves the message forward; returns the changed message.
-pub(crate) async fn advance(
-    conn: &mut AnyConnection,
-    outbox: &mut Outbox,
-    change: Change<'_>,
-) -> Result<Option<Message>> {
-    let from: Vec<MessageStatus> = MessageStatus::ALL
-        .into_iter()
-        .filter(|status| status.may_advance_to(change.status))
-        .collect();
-    advance_from(conn, outbox, change, &from).await
 }
 
 /// Applies `change` only if the message is in one of the `from` statuses.
@@ -94,6 +81,80 @@ pub(crate) async fn advance_from(
     Ok(Some(message))
 }
 
+/// Applies many changes, each only if it moves its message forward, in a few multi-row
+/// statements (one per target status and ~1,000 parameters), and queues their webhooks.
+/// Returns the messages that changed, in no particular order. Each message appears at most
+/// once in `changes` (callers aggregate per message first).
+pub(crate) async fn advance_many(
+    conn: &mut AnyConnection,
+    outbox: &mut Outbox,
+    changes: &[Change<'_>],
+) -> Result<Vec<Message>> {
+    // The statuses a message may come from depend only on where it goes: one statement per
+    // target status.
+    let mut by_status: Vec<(MessageStatus, Vec<&Change<'_>>)> = Vec::new();
+    for change in changes {
+        match by_status
+            .iter_mut()
+            .find(|(status, _)| *status == change.status)
+        {
+            Some((_, group)) => group.push(change),
+            None => by_status.push((change.status, vec![change])),
+        }
+    }
+    let mut changed = Vec::with_capacity(changes.len());
+    for (status, group) in by_status {
+        let from = statuses_before(status);
+        if from.is_empty() {
+            continue;
+        }
+        const COLS: usize = 5;
+        let column = status_time_column(status);
+        for chunk in group.chunks(rows_per_statement(COLS)) {
+            let sql = format!(
+                "UPDATE messages SET status = $1, {column} = v.column2, updated_at = v.column2, \
+                   connector = COALESCE(v.column3, messages.connector), \
+                   error_code = COALESCE(v.column4, messages.error_code), \
+                   error_message = COALESCE(v.column5, messages.error_message) \
+                 FROM (VALUES {}) AS v \
+                 WHERE messages.id = v.column1 AND messages.status IN ({}) \
+                 RETURNING {MESSAGE_COLUMNS}, account_id",
+                values_rows_from(2, chunk.len(), COLS),
+                placeholder_list(2 + chunk.len() * COLS, from.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(status.as_str());
+            for change in chunk {
+                query = query
+                    .bind(change.message_id)
+                    .bind(change.at)
+                    .bind(change.connector)
+                    .bind(change.error.map(|e| e.0))
+                    .bind(change.error.map(|e| e.1));
+            }
+            for status in &from {
+                query = query.bind(status.as_str());
+            }
+            for row in query.fetch_all(&mut *conn).await? {
+                let account_id: String = row.try_get("account_id")?;
+                let message = message_from_row(&row)?;
+                // `updated_at` is the change's own time: the event carries it.
+                let at = message.updated_at.as_millisecond();
+                changed.push((AccountId::from_trusted(account_id), message, at));
+            }
+        }
+    }
+    announce_many(conn, outbox, &changed).await?;
+    Ok(changed.into_iter().map(|(_, message, _)| message).collect())
+}
+
+/// Every status a message may move to `status` from.
+fn statuses_before(status: MessageStatus) -> Vec<MessageStatus> {
+    MessageStatus::ALL
+        .into_iter()
+        .filter(|from| from.may_advance_to(status))
+        .collect()
+}
+
 /// Queues the webhook for the message's current status, if it has one and a URL to go to.
 pub(crate) async fn announce(
     conn: &mut AnyConnection,
@@ -102,46 +163,78 @@ pub(crate) async fn announce(
     message: &Message,
     at: i64,
 ) -> Result<()> {
-    let Some(event_type) = message.status.event_type() else {
-        return Ok(());
-    };
-    let url = match &message.status_callback {
-        Some(url) => Some(url.clone()),
-        None => outbox.account_url(conn, account_id).await?,
-    };
-    let Some(url) = url else {
-        return Ok(());
-    };
-    let event = MessageEvent {
-        event_type: event_type.to_owned(),
-        timestamp: ts(at),
-        data: message.clone(),
-    };
-    let payload =
-        serde_json::to_string(&event).map_err(|e| StoreError::corrupt(format!("event: {e}")))?;
-    let delivery_id = WebhookDeliveryId::generate();
-    sqlx::query(
-        "INSERT INTO webhook_deliveries (id, account_id, message_id, event_type, url, payload, status, attempts, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7)",
-    )
-    .bind(delivery_id.as_str())
-    .bind(account_id.as_str())
-    .bind(message.id.as_str())
-    .bind(event_type)
-    .bind(url)
-    .bind(payload)
-    .bind(at)
-    .execute(&mut *conn)
-    .await?;
-    jobs::enqueue(
-        conn,
-        Queue::Webhook,
-        WEBHOOK_LANE,
-        at,
-        delivery_id.as_str(),
-        at,
-    )
-    .await
+    announce_many(conn, outbox, &[(account_id.clone(), message.clone(), at)]).await
+}
+
+/// Queues the webhooks announcing the current status of each message, in multi-row
+/// statements (one webhook delivery and one job per message that has an event and a URL);
+/// `at` is when each message reached its status.
+pub(crate) async fn announce_many(
+    conn: &mut AnyConnection,
+    outbox: &mut Outbox,
+    changed: &[(AccountId, Message, i64)],
+) -> Result<()> {
+    let mut deliveries = Vec::new();
+    for (account_id, message, at) in changed {
+        let Some(event_type) = message.status.event_type() else {
+            continue;
+        };
+        let url = match &message.status_callback {
+            Some(url) => Some(url.clone()),
+            None => outbox.account_url(conn, account_id).await?,
+        };
+        let Some(url) = url else {
+            continue;
+        };
+        let event = MessageEvent {
+            event_type: event_type.to_owned(),
+            timestamp: ts(*at),
+            data: message.clone(),
+        };
+        let payload = serde_json::to_string(&event)
+            .map_err(|e| StoreError::corrupt(format!("event: {e}")))?;
+        deliveries.push(PendingDelivery {
+            at: *at,
+            id: WebhookDeliveryId::generate(),
+            account_id,
+            message_id: &message.id,
+            event_type,
+            url,
+            payload,
+        });
+    }
+    const COLS: usize = 7;
+    for chunk in deliveries.chunks(rows_per_statement(COLS)) {
+        let sql = format!(
+            "INSERT INTO webhook_deliveries (id, account_id, message_id, event_type, url, payload, created_at, status, attempts, updated_at) \
+             SELECT column1, column2, column3, column4, column5, column6, column7, 'pending', 0, column7 FROM (VALUES {}) AS v",
+            values_rows(chunk.len(), COLS)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for delivery in chunk {
+            query = query
+                .bind(delivery.id.as_str())
+                .bind(delivery.account_id.as_str())
+                .bind(delivery.message_id.as_str())
+                .bind(delivery.event_type)
+                .bind(delivery.url.as_str())
+                .bind(delivery.payload.as_str())
+                .bind(delivery.at);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    let jobs: Vec<(&str, i64)> = deliveries.iter().map(|d| (d.id.as_str(), d.at)).collect();
+    jobs::enqueue_many(conn, Queue::Webhook, WEBHOOK_LANE, &jobs).await
+}
+
+struct PendingDelivery<'a> {
+    at: i64,
+    id: WebhookDeliveryId,
+    account_id: &'a AccountId,
+    message_id: &'a MessageId,
+    event_type: &'static str,
+    url: String,
+    payload: String,
 }
 
 impl Outbox {
@@ -163,16 +256,5 @@ impl Outbox {
         self.account_urls
             .insert(account_id.as_str().to_owned(), url.clone());
         Ok(url)
-    }
-}
-
-/// Convenience for callers holding a typed id.
-pub(crate) fn change_for(id: &MessageId, status: MessageStatus, at: i64) -> Change<'_> {
-    Change {
-        message_id: id.as_str(),
-        status,
-        at,
-        connector: None,
-        error: None,
     }
 }

@@ -1,0 +1,519 @@
+//! Delivery receipts: carrier ids per part, matching reports to parts, and reports that came
+//! before their part was recorded.
+//!
+//! Receipts arrive at the message rate, so a batch of them is applied in a few multi-row
+//! statements: load every part any receipt may name, decide in memory (in arrival order, so
+//! two reports for one part behave as if applied one after the other), then write the part
+//! updates, the message changes and the kept unmatched reports.
+
+use std::collections::{HashMap, HashSet};
+
+use hato_core::{MessageId, MessageStatus};
+use sqlx::{AnyConnection, Row};
+
+use crate::{
+    Result, Store, StoreError,
+    sql::{placeholder_list, rows_per_statement, values_rows},
+    transitions::{self, Change, Outbox},
+};
+
+/// A delivery report to apply to the part it names.
+#[derive(Debug, Clone)]
+pub struct ReceiptUpdate {
+    pub connector: String,
+    /// Every form of the carrier's id that may have been stored, the form as received first
+    /// (it wins over the others when two parts match).
+    pub carrier_ids: Vec<String>,
+    /// `Delivered`, `Undelivered` or `Expired`.
+    pub status: MessageStatus,
+    pub error_code: Option<String>,
+    pub at: i64,
+}
+
+/// What a receipt did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReceiptOutcome {
+    /// The part was updated; the message changed to this status (None: waiting for more parts,
+    /// or the message was already final).
+    Applied {
+        message_id: MessageId,
+        status: Option<MessageStatus>,
+    },
+    /// No part has this id yet; kept to apply when the part appears.
+    Unmatched,
+}
+
+impl Store {
+    /// Applies delivery reports in one transaction.
+    pub async fn apply_receipts(&self, receipts: &[ReceiptUpdate]) -> Result<Vec<ReceiptOutcome>> {
+        let mut tx = self.write().begin().await?;
+        let mut outbox = Outbox::default();
+        let outcomes = apply_batch(&mut tx, &mut outbox, receipts).await?;
+        let unmatched: Vec<&ReceiptUpdate> = receipts
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, outcome)| **outcome == ReceiptOutcome::Unmatched)
+            .map(|(receipt, _)| receipt)
+            .collect();
+        keep_unmatched(&mut tx, &unmatched).await?;
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    /// Applies kept receipts whose part exists by now; returns how many were applied.
+    ///
+    /// A receipt can race its own submit response: on PostgreSQL the transaction recording
+    /// the part and the one keeping the receipt as unmatched may run at once, neither seeing
+    /// the other's row. Calling this periodically settles such receipts shortly after.
+    pub async fn reconcile_unmatched_receipts(&self, limit: usize) -> Result<usize> {
+        let mut tx = self.write().begin().await?;
+        let rows = sqlx::query(
+            "SELECT DISTINCT u.connector, u.carrier_message_id FROM unmatched_receipts u \
+             JOIN message_parts p ON p.connector = u.connector AND p.carrier_message_id = u.carrier_message_id \
+             LIMIT $1",
+        )
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut by_connector: HashMap<String, Vec<String>> = HashMap::new();
+        for row in &rows {
+            by_connector
+                .entry(row.try_get("connector")?)
+                .or_default()
+                .push(row.try_get("carrier_message_id")?);
+        }
+        let mut outbox = Outbox::default();
+        for (connector, ids) in &by_connector {
+            apply_early_receipts(&mut tx, &mut outbox, connector, ids).await?;
+        }
+        tx.commit().await?;
+        Ok(rows.len())
+    }
+
+    /// Receipts still waiting for a part to match.
+    pub async fn unmatched_receipt_count(&self) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(DISTINCT connector || ' ' || COALESCE(receipt_key, carrier_message_id)) AS n FROM unmatched_receipts",
+        )
+            .fetch_one(self.read())
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+}
+
+/// Records the carrier id of every part of sent messages: `(message, connector, carrier ids
+/// in part order, at)`. A retried submit may have stored parts already: the newest ids win.
+pub(crate) async fn insert_parts(
+    conn: &mut AnyConnection,
+    sent: &[(&MessageId, &str, &[String], i64)],
+) -> Result<()> {
+    // One row per (message, part): an upsert may not touch a row twice in one statement.
+    let mut rows: Vec<(&str, i64, &str, &str, i64)> = Vec::new();
+    let mut seen: HashMap<(&str, i64), usize> = HashMap::new();
+    for (message_id, connector, carrier_ids, at) in sent {
+        for (index, carrier_id) in carrier_ids.iter().enumerate() {
+            let row = (
+                message_id.as_str(),
+                index as i64 + 1,
+                *connector,
+                carrier_id.as_str(),
+                *at,
+            );
+            match seen.get(&(row.0, row.1)) {
+                Some(&i) => rows[i] = row,
+                None => {
+                    seen.insert((row.0, row.1), rows.len());
+                    rows.push(row);
+                }
+            }
+        }
+    }
+    const COLS: usize = 5;
+    for chunk in rows.chunks(rows_per_statement(COLS)) {
+        let sql = format!(
+            "INSERT INTO message_parts (message_id, part, connector, carrier_message_id, updated_at, status) \
+             SELECT column1, column2, column3, column4, column5, 'sent' FROM (VALUES {}) AS v WHERE true \
+             ON CONFLICT (message_id, part) DO UPDATE SET connector = excluded.connector, \
+               carrier_message_id = excluded.carrier_message_id, status = 'sent', updated_at = excluded.updated_at",
+            values_rows(chunk.len(), COLS)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (message_id, part, connector, carrier_id, at) in chunk {
+            query = query
+                .bind(*message_id)
+                .bind(*part)
+                .bind(*connector)
+                .bind(*carrier_id)
+                .bind(*at);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Receipts that arrived before the submit response carrying their id: apply them now.
+pub(crate) async fn apply_early_receipts(
+    conn: &mut AnyConnection,
+    outbox: &mut Outbox,
+    connector: &str,
+    carrier_ids: &[String],
+) -> Result<()> {
+    let mut receipts = Vec::new();
+    let mut keys = Vec::new();
+    for chunk in carrier_ids.chunks(ID_LIST_CHUNK) {
+        let sql = format!(
+            "DELETE FROM unmatched_receipts WHERE connector = $1 AND carrier_message_id IN ({}) \
+             RETURNING carrier_message_id, receipt_key, status, error_code, received_at",
+            placeholder_list(2, chunk.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(connector);
+        for id in chunk {
+            query = query.bind(id.as_str());
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let key: Option<String> = row.try_get("receipt_key")?;
+            if let Some(key) = key {
+                // One receipt kept as rows for several id forms is applied once.
+                if keys.contains(&key) {
+                    continue;
+                }
+                keys.push(key);
+            }
+            let status: String = row.try_get("status")?;
+            receipts.push(ReceiptUpdate {
+                connector: connector.to_owned(),
+                carrier_ids: vec![row.try_get("carrier_message_id")?],
+                status: MessageStatus::parse(&status)
+                    .ok_or_else(|| StoreError::corrupt(format!("receipt status {status}")))?,
+                error_code: row.try_get("error_code")?,
+                at: row.try_get("received_at")?,
+            });
+        }
+    }
+    if receipts.is_empty() {
+        return Ok(());
+    }
+    // The receipt's rows for its other id forms are spent too.
+    for chunk in keys.chunks(ID_LIST_CHUNK) {
+        let sql = format!(
+            "DELETE FROM unmatched_receipts WHERE connector = $1 AND receipt_key IN ({})",
+            placeholder_list(2, chunk.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(connector);
+        for key in chunk {
+            query = query.bind(key.as_str());
+        }
+        query.execute(&mut *conn).await?;
+    }
+    receipts.sort_by_key(|receipt| receipt.at);
+    apply_batch(conn, outbox, &receipts).await?;
+    Ok(())
+}
+
+/// Ids per `IN (…)` list.
+const ID_LIST_CHUNK: usize = 900;
+
+/// A stored part as a batch of receipts sees it.
+struct Part {
+    message_id: String,
+    part: i64,
+    status: String,
+    updated_at: i64,
+}
+
+/// A part update decided in memory, to write.
+struct PartUpdate<'a> {
+    message_id: &'a str,
+    part: i64,
+    status: MessageStatus,
+    error_code: Option<&'a str>,
+    at: i64,
+}
+
+async fn apply_batch(
+    conn: &mut AnyConnection,
+    outbox: &mut Outbox,
+    receipts: &[ReceiptUpdate],
+) -> Result<Vec<ReceiptOutcome>> {
+    let (mut parts, by_carrier_id) = load_parts(conn, receipts).await?;
+    // Decide each receipt in arrival order against the parts as earlier receipts left them.
+    let mut outcomes = Vec::with_capacity(receipts.len());
+    let mut applied: Vec<(usize, &ReceiptUpdate)> = Vec::new();
+    for receipt in receipts {
+        let best = receipt
+            .carrier_ids
+            .iter()
+            .enumerate()
+            .flat_map(|(form, id)| {
+                by_carrier_id
+                    .get(&(receipt.connector.as_str(), id.as_str()))
+                    .into_iter()
+                    .flatten()
+                    .map(move |&index| (form, index))
+            })
+            // A part still waiting first, then the id in the form received, then the newest.
+            .min_by_key(|&(form, index)| {
+                let part = &parts[index];
+                (
+                    part.status != "sent",
+                    form,
+                    std::cmp::Reverse(part.updated_at),
+                )
+            });
+        let Some((_, index)) = best else {
+            outcomes.push(ReceiptOutcome::Unmatched);
+            continue;
+        };
+        let part = &mut parts[index];
+        outcomes.push(ReceiptOutcome::Applied {
+            message_id: MessageId::from_trusted(part.message_id.clone()),
+            status: None,
+        });
+        if part.status != "sent" {
+            // A duplicate report for a part already final: nothing moves.
+            continue;
+        }
+        part.status = receipt.status.as_str().to_owned();
+        part.updated_at = receipt.at;
+        applied.push((index, receipt));
+    }
+    let updates: Vec<PartUpdate<'_>> = applied
+        .into_iter()
+        .map(|(index, receipt)| PartUpdate {
+            message_id: &parts[index].message_id,
+            part: parts[index].part,
+            status: receipt.status,
+            error_code: receipt.error_code.as_deref(),
+            at: receipt.at,
+        })
+        .collect();
+    write_part_updates(conn, &updates).await?;
+    let changes = message_changes(conn, &updates).await?;
+    let changed = transitions::advance_many(conn, outbox, &changes).await?;
+    // The message's change is reported by the last receipt of the batch that touched it.
+    let mut changed: HashMap<&str, MessageStatus> = changed
+        .iter()
+        .map(|message| (message.id.as_str(), message.status))
+        .collect();
+    for outcome in outcomes.iter_mut().rev() {
+        if let ReceiptOutcome::Applied { message_id, status } = outcome
+            && let Some(changed) = changed.remove(message_id.as_str())
+        {
+            *status = Some(changed);
+        }
+    }
+    Ok(outcomes)
+}
+
+/// Every part any of the receipts may name, and an index by `(connector, carrier id)`.
+async fn load_parts<'r>(
+    conn: &mut AnyConnection,
+    receipts: &'r [ReceiptUpdate],
+) -> Result<(Vec<Part>, HashMap<(&'r str, &'r str), Vec<usize>>)> {
+    let mut ids_by_connector: Vec<(&str, Vec<&str>)> = Vec::new();
+    for receipt in receipts {
+        let ids = match ids_by_connector
+            .iter_mut()
+            .find(|(connector, _)| *connector == receipt.connector)
+        {
+            Some((_, ids)) => ids,
+            None => {
+                ids_by_connector.push((&receipt.connector, Vec::new()));
+                &mut ids_by_connector.last_mut().expect("just pushed").1
+            }
+        };
+        ids.extend(receipt.carrier_ids.iter().map(String::as_str));
+    }
+    let mut parts = Vec::new();
+    let mut index: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
+    for (connector, mut ids) in ids_by_connector {
+        ids.sort_unstable();
+        ids.dedup();
+        // Rows are keyed by the receipt's own string, which outlives this function's rows.
+        let own: HashSet<&'r str> = ids.iter().copied().collect();
+        for chunk in ids.chunks(ID_LIST_CHUNK) {
+            let sql = format!(
+                "SELECT message_id, part, carrier_message_id, status, updated_at FROM message_parts \
+                 WHERE connector = $1 AND carrier_message_id IN ({})",
+                placeholder_list(2, chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(connector);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&mut *conn).await? {
+                let carrier_id: String = row.try_get("carrier_message_id")?;
+                let Some(&id) = own.get(carrier_id.as_str()) else {
+                    continue;
+                };
+                index.entry((connector, id)).or_default().push(parts.len());
+                parts.push(Part {
+                    message_id: row.try_get("message_id")?,
+                    part: row.try_get("part")?,
+                    status: row.try_get("status")?,
+                    updated_at: row.try_get("updated_at")?,
+                });
+            }
+        }
+    }
+    Ok((parts, index))
+}
+
+async fn write_part_updates(conn: &mut AnyConnection, updates: &[PartUpdate<'_>]) -> Result<()> {
+    const COLS: usize = 5;
+    for chunk in updates.chunks(rows_per_statement(COLS)) {
+        let sql = format!(
+            "UPDATE message_parts SET status = v.column3, error_code = v.column4, updated_at = v.column5 \
+             FROM (VALUES {}) AS v \
+             WHERE message_parts.message_id = v.column1 AND message_parts.part = v.column2 \
+               AND message_parts.status = 'sent'",
+            values_rows(chunk.len(), COLS)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for update in chunk {
+            query = query
+                .bind(update.message_id)
+                .bind(update.part)
+                .bind(update.status.as_str())
+                .bind(update.error_code)
+                .bind(update.at);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// The status each touched message's parts now add up to, as changes to apply.
+async fn message_changes<'a>(
+    conn: &mut AnyConnection,
+    updates: &[PartUpdate<'a>],
+) -> Result<Vec<Change<'a>>> {
+    // The latest update of each message decides its time and error code.
+    let mut latest: HashMap<&str, &PartUpdate<'a>> = HashMap::new();
+    for update in updates {
+        latest.insert(update.message_id, update);
+    }
+    let ids: Vec<&str> = latest.keys().copied().collect();
+    let mut statuses: HashMap<String, Vec<String>> = HashMap::new();
+    for chunk in ids.chunks(ID_LIST_CHUNK) {
+        let sql = format!(
+            "SELECT message_id, status FROM message_parts WHERE message_id IN ({})",
+            placeholder_list(1, chunk.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            statuses
+                .entry(row.try_get("message_id")?)
+                .or_default()
+                .push(row.try_get("status")?);
+        }
+    }
+    let mut changes = Vec::new();
+    for (message_id, update) in latest {
+        let Some(status) = statuses
+            .get(message_id)
+            .and_then(|statuses| aggregate_part_statuses(statuses))
+        else {
+            continue;
+        };
+        let error = update
+            .error_code
+            .filter(|_| status != MessageStatus::Delivered);
+        changes.push(Change {
+            message_id: update.message_id,
+            status,
+            at: update.at,
+            connector: None,
+            error: error.map(|code| (code, "reported by the carrier")),
+        });
+    }
+    Ok(changes)
+}
+
+/// Keeps receipts that matched no part: one row per form of the id, so the part matches
+/// whichever form its submit response used; `receipt_key` ties the rows of one receipt.
+async fn keep_unmatched(conn: &mut AnyConnection, receipts: &[&ReceiptUpdate]) -> Result<()> {
+    let mut rows: Vec<(&str, &str, &str, &str, Option<&str>, i64)> = Vec::new();
+    for receipt in receipts {
+        let key = receipt
+            .carrier_ids
+            .first()
+            .map(String::as_str)
+            .unwrap_or_default();
+        for candidate in receipt
+            .carrier_ids
+            .iter()
+            .map(String::as_str)
+            .chain(receipt.carrier_ids.is_empty().then_some(""))
+        {
+            rows.push((
+                receipt.connector.as_str(),
+                candidate,
+                key,
+                receipt.status.as_str(),
+                receipt.error_code.as_deref(),
+                receipt.at,
+            ));
+        }
+    }
+    const COLS: usize = 6;
+    for chunk in rows.chunks(rows_per_statement(COLS)) {
+        let sql = format!(
+            "INSERT INTO unmatched_receipts (connector, carrier_message_id, receipt_key, status, error_code, received_at) \
+             VALUES {}",
+            values_rows(chunk.len(), COLS)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (connector, carrier_id, key, status, error_code, at) in chunk {
+            query = query
+                .bind(*connector)
+                .bind(*carrier_id)
+                .bind(*key)
+                .bind(*status)
+                .bind(*error_code)
+                .bind(*at);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// The message status its parts add up to, once every part has a final report: delivered
+/// only if all parts were; otherwise the first non-delivered outcome.
+fn aggregate_part_statuses(statuses: &[String]) -> Option<MessageStatus> {
+    if statuses.iter().any(|s| s == "sent") {
+        return None;
+    }
+    statuses
+        .iter()
+        .find(|s| *s != "delivered")
+        .map_or(Some(MessageStatus::Delivered), |s| {
+            MessageStatus::parse(s).or(Some(MessageStatus::Undelivered))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multipart_is_delivered_only_when_every_part_is() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(aggregate_part_statuses(&s(&["delivered", "sent"])), None);
+        assert_eq!(
+            aggregate_part_statuses(&s(&["delivered", "delivered"])),
+            Some(MessageStatus::Delivered)
+        );
+        assert_eq!(
+            aggregate_part_statuses(&s(&["delivered", "expired"])),
+            Some(MessageStatus::Expired)
+        );
+        assert_eq!(
+            aggregate_part_statuses(&s(&["undelivered", "delivered"])),
+            Some(MessageStatus::Undelivered)
+        );
+    }
+}
