@@ -60,9 +60,13 @@ pub(crate) async fn run(
             permits,
         ));
         if !full {
-            // A partial batch means the queue is drained for now; let it refill a little
-            // instead of spinning on one-message rounds.
-            idle(&wakeup, &shutdown, Duration::from_millis(2)).await;
+            // A partial batch means the queue is drained for now. Let it refill for `gather`
+            // whatever wakes us: new messages arrive one by one, and claiming each alone would
+            // cost two transactions per message on the single writer.
+            tokio::select! {
+                () = tokio::time::sleep(config.gather) => {}
+                () = shutdown.cancelled() => {}
+            }
         }
     }
     // Shutdown: let the rounds in flight finish and record their outcomes.

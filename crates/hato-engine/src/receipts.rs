@@ -43,6 +43,18 @@ pub(crate) async fn run(
         if received == 0 {
             return;
         }
+        if batch.len() < config.receipt_batch {
+            // Reports arrive one by one: let more gather so one transaction carries many.
+            tokio::select! {
+                () = tokio::time::sleep(config.gather) => {}
+                () = shutdown.cancelled() => {}
+            }
+            while batch.len() < config.receipt_batch
+                && let Ok(event) = events.try_recv()
+            {
+                batch.push(event);
+            }
+        }
         apply(&store, &inbound, std::mem::take(&mut batch)).await;
     }
 }

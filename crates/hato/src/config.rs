@@ -73,6 +73,7 @@ pub struct PricingConfig {
 pub struct DispatchConfig {
     pub batch: usize,
     pub in_flight: usize,
+    pub gather: HumanDuration,
     pub lease: HumanDuration,
     pub retry_schedule: Vec<HumanDuration>,
 }
@@ -175,6 +176,7 @@ impl Default for DispatchConfig {
         Self {
             batch: engine.dispatch_batch,
             in_flight: engine.dispatch_in_flight,
+            gather: HumanDuration(engine.gather),
             lease: HumanDuration(engine.lease),
             retry_schedule: engine
                 .retry_schedule
@@ -326,6 +328,7 @@ impl Config {
         hato_engine::EngineConfig {
             dispatch_batch: self.dispatch.batch,
             dispatch_in_flight: self.dispatch.in_flight,
+            gather: self.dispatch.gather.0,
             lease: self.dispatch.lease.0,
             retry_schedule: self.dispatch.retry_schedule.iter().map(|d| d.0).collect(),
             default_region: self.default_region.clone(),
