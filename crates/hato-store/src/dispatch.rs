@@ -11,7 +11,7 @@ use crate::{
     jobs::{self, ClaimedJob, Queue},
     receipts::{apply_early_receipts, insert_parts},
     rows::{MESSAGE_COLUMNS, message_from_row},
-    sql::{placeholder_list, rows_per_statement, values_rows},
+    sql::{placeholder_list, rows_per_statement, statement, values_rows},
     transitions::{self, Change, Outbox},
 };
 
@@ -87,11 +87,11 @@ impl Store {
         }
         // `sending` is included: a message left `sending` by a process that died is retried.
         let sql = format!(
-            "UPDATE messages SET status = 'sending', sending_at = $1, updated_at = $1 \
+            "UPDATE messages SET status = 'sending', sending_at = $1, updated_at = $2 \
              WHERE status IN ('scheduled', 'queued', 'sending') AND id IN ({}) RETURNING {MESSAGE_COLUMNS}",
-            placeholder_list(2, jobs.len())
+            placeholder_list(3, jobs.len())
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+        let mut query = sqlx::query(statement(&tx, sql)).bind(now).bind(now);
         for job in &jobs {
             query = query.bind(job.ref_id.as_str());
         }
@@ -222,7 +222,7 @@ async fn requeue_jobs(
             "UPDATE messages SET status = 'queued' WHERE status = 'sending' AND id IN ({})",
             placeholder_list(1, chunk.len())
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query(statement(conn, sql));
         for (_, message_id, _, _) in chunk {
             query = query.bind(message_id.as_str());
         }
@@ -233,7 +233,7 @@ async fn requeue_jobs(
              FROM (VALUES {}) AS v WHERE jobs.id = v.column1",
             values_rows(chunk.len(), COLS)
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query(statement(conn, sql));
         for (job_id, _, run_at, uncount) in chunk {
             query = query.bind(*job_id).bind(*run_at).bind(i64::from(*uncount));
         }

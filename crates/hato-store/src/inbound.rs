@@ -28,7 +28,7 @@ use sqlx::{AnyConnection, Row};
 use crate::{
     Result, Store,
     rows::{MESSAGE_COLUMNS, message_from_row},
-    sql::{rows_per_statement, values_rows},
+    sql::{rows_per_statement, statement, values_rows},
     transitions::{self, Outbox},
 };
 
@@ -204,7 +204,7 @@ async fn insert_rows(
              RETURNING {MESSAGE_COLUMNS}",
             values_rows(chunk.len(), INBOUND_COLUMN_COUNT)
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query(statement(conn, sql));
         for p in chunk {
             let analysis = analyze(&p.inbound.body);
             let at = p.inbound.received_at;
@@ -241,7 +241,7 @@ async fn existing(conn: &mut AnyConnection, keys: &[&str]) -> Result<HashMap<Str
             "SELECT id, inbound_key FROM messages WHERE inbound_key IN ({})",
             crate::sql::placeholder_list(1, chunk.len())
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query(statement(conn, sql));
         for key in chunk {
             query = query.bind(*key);
         }

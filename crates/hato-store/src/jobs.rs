@@ -9,7 +9,7 @@ use sqlx::{AnyConnection, Row};
 
 use crate::{
     Backend, Result, Store,
-    sql::{placeholder_list, rows_per_statement, values_rows_from},
+    sql::{placeholder_list, rows_per_statement, statement, values_rows_from},
 };
 
 /// Which worker a job is for.
@@ -67,7 +67,7 @@ pub(crate) async fn claim(
            ORDER BY lane, run_at, id LIMIT $4{lock}) \
          RETURNING id, ref_id, attempts"
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let rows = sqlx::query(statement(conn, sql))
         .bind(lease_until)
         .bind(queue.as_str())
         .bind(now)
@@ -104,7 +104,7 @@ pub(crate) async fn enqueue_many(
              ON CONFLICT (queue, ref_id) DO NOTHING",
             values_rows_from(3, chunk.len(), COLS)
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let mut query = sqlx::query(statement(conn, sql))
             .bind(queue.as_str())
             .bind(lane);
         for (ref_id, run_at) in chunk {
@@ -121,7 +121,7 @@ pub(crate) async fn delete(conn: &mut AnyConnection, ids: &[i64]) -> Result<()> 
             "DELETE FROM jobs WHERE id IN ({})",
             placeholder_list(1, chunk.len())
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query(statement(conn, sql));
         for id in chunk {
             query = query.bind(*id);
         }

@@ -9,7 +9,7 @@ use crate::{
     group_commit::InsertRequest,
     jobs::Queue,
     rows::{MESSAGE_COLUMNS, message_from_row},
-    sql::{rows_per_statement, values_rows},
+    sql::{rows_per_statement, statement, values_rows},
     transitions::{self, Change, Outbox},
 };
 
@@ -310,7 +310,7 @@ pub(crate) async fn insert_rows(conn: &mut AnyConnection, messages: &[&NewMessag
             "INSERT INTO messages ({NEW_MESSAGE_COLUMNS}) VALUES {}",
             values_rows(chunk.len(), NEW_MESSAGE_COLUMN_COUNT)
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query(statement(conn, sql));
         for m in chunk {
             query = bind_new_message(query, m);
         }
@@ -329,7 +329,7 @@ pub(crate) async fn insert_one_idempotent(
          ON CONFLICT (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING",
         values_rows(1, NEW_MESSAGE_COLUMN_COUNT)
     );
-    let inserted = bind_new_message(sqlx::query(sqlx::AssertSqlSafe(sql)), message)
+    let inserted = bind_new_message(sqlx::query(statement(conn, sql)), message)
         .execute(&mut *conn)
         .await?
         .rows_affected();
@@ -386,7 +386,7 @@ async fn insert_jobs(conn: &mut AnyConnection, messages: &[&NewMessage]) -> Resu
             "INSERT INTO jobs (queue, lane, run_at, ref_id, created_at) VALUES {}",
             values_rows(chunk.len(), COLS)
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query(statement(conn, sql));
         for m in chunk {
             query = query
                 .bind(Queue::Dispatch.as_str())

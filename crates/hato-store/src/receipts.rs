@@ -13,7 +13,7 @@ use sqlx::{AnyConnection, Row};
 
 use crate::{
     Result, Store, StoreError,
-    sql::{placeholder_list, rows_per_statement, values_rows},
+    sql::{placeholder_list, rows_per_statement, statement, values_rows},
     transitions::{self, Change, Outbox},
 };
 
@@ -137,7 +137,7 @@ pub(crate) async fn insert_parts(
                carrier_message_id = excluded.carrier_message_id, status = 'sent', updated_at = excluded.updated_at",
             values_rows(chunk.len(), COLS)
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query(statement(conn, sql));
         for (message_id, part, connector, carrier_id, at) in chunk {
             query = query
                 .bind(*message_id)
@@ -166,7 +166,7 @@ pub(crate) async fn apply_early_receipts(
              RETURNING carrier_message_id, receipt_key, status, error_code, received_at",
             placeholder_list(2, chunk.len())
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(connector);
+        let mut query = sqlx::query(statement(conn, sql)).bind(connector);
         for id in chunk {
             query = query.bind(id.as_str());
         }
@@ -199,7 +199,7 @@ pub(crate) async fn apply_early_receipts(
             "DELETE FROM unmatched_receipts WHERE connector = $1 AND receipt_key IN ({})",
             placeholder_list(2, chunk.len())
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(connector);
+        let mut query = sqlx::query(statement(conn, sql)).bind(connector);
         for key in chunk {
             query = query.bind(key.as_str());
         }
@@ -337,7 +337,7 @@ async fn load_parts<'r>(
                  WHERE connector = $1 AND carrier_message_id IN ({})",
                 placeholder_list(2, chunk.len())
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(connector);
+            let mut query = sqlx::query(statement(conn, sql)).bind(connector);
             for id in chunk {
                 query = query.bind(*id);
             }
@@ -369,7 +369,7 @@ async fn write_part_updates(conn: &mut AnyConnection, updates: &[PartUpdate<'_>]
                AND message_parts.status = 'sent'",
             values_rows(chunk.len(), COLS)
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query(statement(conn, sql));
         for update in chunk {
             query = query
                 .bind(update.message_id)
@@ -400,7 +400,7 @@ async fn message_changes<'a>(
             "SELECT message_id, status FROM message_parts WHERE message_id IN ({})",
             placeholder_list(1, chunk.len())
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query(statement(conn, sql));
         for id in chunk {
             query = query.bind(*id);
         }
@@ -466,7 +466,7 @@ async fn keep_unmatched(conn: &mut AnyConnection, receipts: &[&ReceiptUpdate]) -
              VALUES {}",
             values_rows(chunk.len(), COLS)
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query(statement(conn, sql));
         for (connector, carrier_id, key, status, error_code, at) in chunk {
             query = query
                 .bind(*connector)

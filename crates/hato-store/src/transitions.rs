@@ -15,7 +15,7 @@ use crate::{
     Result, StoreError,
     jobs::{self, Queue},
     rows::{MESSAGE_COLUMNS, message_from_row, status_time_column, ts},
-    sql::{placeholder_list, rows_per_statement, values_rows, values_rows_from},
+    sql::{placeholder_list, rows_per_statement, statement, values_rows, values_rows_from},
 };
 
 /// Lane of webhook jobs: after dispatch in urgency, but their own queue, so never competing.
@@ -55,7 +55,7 @@ pub(crate) async fn advance_from(
          WHERE id = $6 AND status IN ({}) RETURNING {MESSAGE_COLUMNS}, account_id",
         placeholder_list(7, from.len())
     );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let mut query = sqlx::query(statement(conn, sql))
         .bind(change.status.as_str())
         .bind(change.at)
         .bind(change.connector)
@@ -122,7 +122,7 @@ pub(crate) async fn advance_many(
                 values_rows_from(2, chunk.len(), COLS),
                 placeholder_list(2 + chunk.len() * COLS, from.len())
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(status.as_str());
+            let mut query = sqlx::query(statement(conn, sql)).bind(status.as_str());
             for change in chunk {
                 query = query
                     .bind(change.message_id)
@@ -210,7 +210,7 @@ pub(crate) async fn announce_many(
              SELECT column1, column2, column3, column4, column5, column6, column7, 'pending', 0, column7 FROM (VALUES {}) AS v",
             values_rows(chunk.len(), COLS)
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query(statement(conn, sql));
         for delivery in chunk {
             query = query
                 .bind(delivery.id.as_str())
