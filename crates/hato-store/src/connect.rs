@@ -74,12 +74,18 @@ impl Store {
                 } else {
                     "NORMAL"
                 };
-                let setup = format!(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
-                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -16000;"
-                );
-                let pool_options = |max: u32| {
-                    let setup = setup.clone();
+                // Page cache per connection, in KiB: the writer keeps the hot pages of every
+                // table; readers scan (queue depths, listings) and would each fill a large
+                // cache with a queue's worth of pages, so they keep a small one and rely on
+                // the operating system's file cache (measured: 8 readers x 16 MB made the
+                // server's RSS 152 MiB with a million messages queued).
+                let setup = |cache_kib: u32| {
+                    format!(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
+                         PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -{cache_kib};"
+                    )
+                };
+                let pool_options = |max: u32, setup: String| {
                     AnyPoolOptions::new()
                         .max_connections(max)
                         .min_connections(1)
@@ -94,9 +100,9 @@ impl Store {
                 };
                 // One writer: SQLite serialises writers anyway, and a single connection
                 // turns lock contention into an orderly queue instead of SQLITE_BUSY.
-                let write = pool_options(1).connect(&url).await?;
+                let write = pool_options(1, setup(8_000)).connect(&url).await?;
                 SQLITE_MIGRATIONS.run(&write).await?;
-                let read = pool_options(options.max_connections.max(1))
+                let read = pool_options(options.max_connections.max(1), setup(2_000))
                     .connect(&url)
                     .await?;
                 (read, write)

@@ -436,27 +436,16 @@ async fn message_changes<'a>(
 /// Keeps receipts that matched no part: one row per form of the id, so the part matches
 /// whichever form its submit response used; `receipt_key` ties the rows of one receipt.
 async fn keep_unmatched(conn: &mut AnyConnection, receipts: &[&ReceiptUpdate]) -> Result<()> {
-    let mut rows: Vec<(&str, &str, &str, &str, Option<&str>, i64)> = Vec::new();
+    // One row per form of each receipt's id: (receipt, form).
+    let mut rows: Vec<(&ReceiptUpdate, &str)> = Vec::new();
     for receipt in receipts {
-        let key = receipt
-            .carrier_ids
-            .first()
-            .map(String::as_str)
-            .unwrap_or_default();
         for candidate in receipt
             .carrier_ids
             .iter()
             .map(String::as_str)
             .chain(receipt.carrier_ids.is_empty().then_some(""))
         {
-            rows.push((
-                receipt.connector.as_str(),
-                candidate,
-                key,
-                receipt.status.as_str(),
-                receipt.error_code.as_deref(),
-                receipt.at,
-            ));
+            rows.push((receipt, candidate));
         }
     }
     const COLS: usize = 6;
@@ -467,14 +456,19 @@ async fn keep_unmatched(conn: &mut AnyConnection, receipts: &[&ReceiptUpdate]) -
             values_rows(chunk.len(), COLS)
         );
         let mut query = sqlx::query(statement(conn, sql));
-        for (connector, carrier_id, key, status, error_code, at) in chunk {
+        for (receipt, carrier_id) in chunk {
+            let key = receipt
+                .carrier_ids
+                .first()
+                .map(String::as_str)
+                .unwrap_or_default();
             query = query
-                .bind(*connector)
+                .bind(receipt.connector.as_str())
                 .bind(*carrier_id)
-                .bind(*key)
-                .bind(*status)
-                .bind(*error_code)
-                .bind(*at);
+                .bind(key)
+                .bind(receipt.status.as_str())
+                .bind(receipt.error_code.as_deref())
+                .bind(receipt.at);
         }
         query.execute(&mut *conn).await?;
     }

@@ -23,6 +23,7 @@ const SETTINGS: &[&str] = &[
     "data_dir",
     "listen",
     "database_url",
+    "sqlite_synchronous",
     "default_region",
     "max_segments",
     "log_format",
@@ -43,6 +44,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `sqlite://…` or `postgres://…`; empty means SQLite in `data_dir`.
     pub database_url: String,
+    /// SQLite only: `full` (a commit survives power loss) or `normal` (it survives the
+    /// process being killed, not the machine losing power; commits skip the disk sync).
+    pub sqlite_synchronous: String,
     /// Region for numbers written without a country code.
     pub default_region: String,
     /// Longest message in segments.
@@ -156,6 +160,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./hato-data"),
             listen: "127.0.0.1:8080".parse().expect("valid default address"),
             database_url: String::new(),
+            sqlite_synchronous: "full".into(),
             default_region: "JP".into(),
             max_segments: hato_core::text::DEFAULT_MAX_SEGMENTS,
             log_format: "text".into(),
@@ -282,6 +287,12 @@ impl Config {
         if !matches!(self.simulator.transport.as_str(), "smpp" | "inline") {
             bail!("simulator.transport must be `smpp` or `inline`");
         }
+        if !matches!(self.sqlite_synchronous.as_str(), "full" | "normal") {
+            bail!(
+                "sqlite_synchronous must be \"full\" or \"normal\", not {:?}",
+                self.sqlite_synchronous
+            );
+        }
         if self.dispatch.batch == 0 || self.dispatch.in_flight == 0 {
             bail!("dispatch.batch and dispatch.in_flight must be at least 1");
         }
@@ -314,6 +325,14 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// How the store is opened.
+    pub fn store_options(&self) -> hato_store::StoreOptions {
+        hato_store::StoreOptions {
+            sqlite_synchronous_full: self.sqlite_synchronous != "normal",
+            ..hato_store::StoreOptions::default()
+        }
     }
 
     pub fn database_url(&self) -> String {
@@ -517,5 +536,17 @@ mod tests {
             .extract()
             .expect("hato.example.toml parses");
         config.validate().expect("hato.example.toml validates");
+    }
+
+    #[test]
+    fn sqlite_synchronous_is_full_or_normal() {
+        let mut config = Config::default();
+        assert!(config.store_options().sqlite_synchronous_full);
+        config.sqlite_synchronous = "normal".into();
+        config.validate().expect("normal is valid");
+        assert!(!config.store_options().sqlite_synchronous_full);
+        config.sqlite_synchronous = "off".into();
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("sqlite_synchronous"), "{error}");
     }
 }

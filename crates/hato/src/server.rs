@@ -8,7 +8,7 @@ use hato_engine::{
     Carrier, CarrierEvent, Engine, Router, router::Route, simulated, smpp_carrier::SmppCarrier,
 };
 use hato_smpp::simulator::{Simulator, SimulatorConfig};
-use hato_store::{Store, StoreOptions};
+use hato_store::Store;
 use tokio::{net::TcpListener, sync::mpsc, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
@@ -61,7 +61,7 @@ pub async fn start(
             )
         })?;
     }
-    let store = Store::open(&url, StoreOptions::default())
+    let store = Store::open(&url, config.store_options())
         .await
         .with_context(|| format!("cannot open the database {url}"))?;
     // Single node: leases held by a previous process are stale, take them back now.
