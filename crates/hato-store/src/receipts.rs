@@ -238,7 +238,8 @@ async fn apply_batch(
     let (mut parts, by_carrier_id) = load_parts(conn, receipts).await?;
     // Decide each receipt in arrival order against the parts as earlier receipts left them.
     let mut outcomes = Vec::with_capacity(receipts.len());
-    let mut applied: Vec<(usize, &ReceiptUpdate)> = Vec::new();
+    // (part index, receipt, index of its outcome) for each receipt that moved a part.
+    let mut applied: Vec<(usize, &ReceiptUpdate, usize)> = Vec::new();
     for receipt in receipts {
         let best = receipt
             .carrier_ids
@@ -251,12 +252,14 @@ async fn apply_batch(
                     .flatten()
                     .map(move |&index| (form, index))
             })
-            // A part still waiting first, then the id in the form received, then the newest.
+            // The id in the form received first (another reading of it may be another
+            // message's id), then a part still waiting (an old message may share the id),
+            // then the newest.
             .min_by_key(|&(form, index)| {
                 let part = &parts[index];
                 (
-                    part.status != "sent",
                     form,
+                    part.status != "sent",
                     std::cmp::Reverse(part.updated_at),
                 )
             });
@@ -275,11 +278,11 @@ async fn apply_batch(
         }
         part.status = receipt.status.as_str().to_owned();
         part.updated_at = receipt.at;
-        applied.push((index, receipt));
+        applied.push((index, receipt, outcomes.len() - 1));
     }
     let updates: Vec<PartUpdate<'_>> = applied
-        .into_iter()
-        .map(|(index, receipt)| PartUpdate {
+        .iter()
+        .map(|&(index, receipt, _)| PartUpdate {
             message_id: &parts[index].message_id,
             part: parts[index].part,
             status: receipt.status,
@@ -290,13 +293,14 @@ async fn apply_batch(
     write_part_updates(conn, &updates).await?;
     let changes = message_changes(conn, &updates).await?;
     let changed = transitions::advance_many(conn, outbox, &changes).await?;
-    // The message's change is reported by the last receipt of the batch that touched it.
+    // The message's change is reported by the last receipt of the batch that moved one of its
+    // parts, as if the receipts had been applied one at a time.
     let mut changed: HashMap<&str, MessageStatus> = changed
         .iter()
         .map(|message| (message.id.as_str(), message.status))
         .collect();
-    for outcome in outcomes.iter_mut().rev() {
-        if let ReceiptOutcome::Applied { message_id, status } = outcome
+    for &(_, _, outcome) in applied.iter().rev() {
+        if let ReceiptOutcome::Applied { message_id, status } = &mut outcomes[outcome]
             && let Some(changed) = changed.remove(message_id.as_str())
         {
             *status = Some(changed);

@@ -8,3 +8,4 @@ mod delivery;
 mod inbound;
 mod resilience;
 mod store_inbound;
+mod store_receipts;

@@ -1,0 +1,141 @@
+//! `Store::record_submit_results` and `Store::apply_receipts` on both backends: a batch of
+//! receipts is decided in memory, so these pin down that it behaves as if each receipt were
+//! applied alone, in arrival order.
+
+use hato_core::{MessageId, MessageStatus};
+use hato_store::{ReceiptOutcome, ReceiptUpdate, Store, SubmitResult};
+
+use crate::support::{ACCOUNT, TestDb, new_message, on_both_backends};
+
+const CONNECTOR: &str = "smsc";
+
+/// A stored message, claimed and recorded as sent with `carrier_ids` (one per part).
+async fn sent(store: &Store, body: &str, carrier_ids: &[&str]) -> MessageId {
+    let account = store
+        .ensure_account(ACCOUNT, "whsec_x", 0)
+        .await
+        .expect("account");
+    let message = new_message(&account.id, body);
+    let id = message.id.clone();
+    store.insert_message(message).await.expect("insert");
+    let now = jiff::Timestamp::now().as_millisecond();
+    let jobs = store
+        .claim_dispatch(now + 1, now + 60_000, 10)
+        .await
+        .expect("claim");
+    let job = jobs
+        .iter()
+        .find(|j| j.message.id == id)
+        .expect("claimed its job");
+    store
+        .record_submit_results(&[SubmitResult::Sent {
+            job_id: job.job.id,
+            message_id: id.clone(),
+            connector: CONNECTOR.into(),
+            carrier_ids: carrier_ids.iter().map(|c| c.to_string()).collect(),
+            at: now,
+        }])
+        .await
+        .expect("record");
+    id
+}
+
+fn receipt(ids: &[&str], status: MessageStatus) -> ReceiptUpdate {
+    ReceiptUpdate {
+        connector: CONNECTOR.into(),
+        carrier_ids: ids.iter().map(|c| c.to_string()).collect(),
+        status,
+        error_code: (status != MessageStatus::Delivered).then(|| "001".to_owned()),
+        at: jiff::Timestamp::now().as_millisecond(),
+    }
+}
+
+async fn status(store: &Store, id: &MessageId) -> MessageStatus {
+    let account = store
+        .ensure_account(ACCOUNT, "whsec_x", 0)
+        .await
+        .expect("account");
+    store
+        .message(&account.id, id)
+        .await
+        .expect("read")
+        .expect("exists")
+        .status
+}
+
+async fn the_form_received_wins_over_another_reading(db: &TestDb) {
+    let store = db.open().await;
+    // Decimal "12" and hexadecimal "c" are the same number: a receipt for "12" (candidates
+    // "12", then "c") names the first message, even though the second is newer.
+    let decimal = sent(&store, "decimal", &["12"]).await;
+    let hex = sent(&store, "hex", &["c"]).await;
+    let outcomes = store
+        .apply_receipts(&[receipt(&["12", "c"], MessageStatus::Delivered)])
+        .await
+        .expect("apply");
+    assert_eq!(
+        outcomes,
+        vec![ReceiptOutcome::Applied {
+            message_id: decimal.clone(),
+            status: Some(MessageStatus::Delivered)
+        }]
+    );
+    assert_eq!(status(&store, &decimal).await, MessageStatus::Delivered);
+    assert_eq!(status(&store, &hex).await, MessageStatus::Sent);
+    store.close().await;
+}
+on_both_backends!(the_form_received_wins_over_another_reading);
+
+async fn a_batch_applies_receipts_in_arrival_order(db: &TestDb) {
+    let store = db.open().await;
+    let single = sent(&store, "one part", &["a1"]).await;
+    let multipart = sent(&store, "two parts", &["b1", "b2"]).await;
+    let outcomes = store
+        .apply_receipts(&[
+            receipt(&["a1"], MessageStatus::Delivered),
+            // A second report for a part already final changes nothing.
+            receipt(&["a1"], MessageStatus::Undelivered),
+            receipt(&["b1"], MessageStatus::Delivered),
+            receipt(&["b2"], MessageStatus::Delivered),
+            receipt(&["zz"], MessageStatus::Delivered),
+        ])
+        .await
+        .expect("apply");
+    let applied = |id: &MessageId, status: Option<MessageStatus>| ReceiptOutcome::Applied {
+        message_id: id.clone(),
+        status,
+    };
+    assert_eq!(
+        outcomes,
+        vec![
+            applied(&single, Some(MessageStatus::Delivered)),
+            applied(&single, None),
+            // The multipart message changes once, reported by the receipt that completed it.
+            applied(&multipart, None),
+            applied(&multipart, Some(MessageStatus::Delivered)),
+            ReceiptOutcome::Unmatched,
+        ]
+    );
+    assert_eq!(status(&store, &single).await, MessageStatus::Delivered);
+    assert_eq!(status(&store, &multipart).await, MessageStatus::Delivered);
+    assert_eq!(store.unmatched_receipt_count().await.expect("count"), 1);
+    store.close().await;
+}
+on_both_backends!(a_batch_applies_receipts_in_arrival_order);
+
+async fn a_receipt_before_its_submit_result_is_applied_with_it(db: &TestDb) {
+    let store = db.open().await;
+    // The report comes first (in both id forms) and is kept.
+    let outcomes = store
+        .apply_receipts(&[receipt(&["255", "ff"], MessageStatus::Undelivered)])
+        .await
+        .expect("apply");
+    assert_eq!(outcomes, vec![ReceiptOutcome::Unmatched]);
+    assert_eq!(store.unmatched_receipt_count().await.expect("count"), 1);
+    // The submit result names the id in the other form: the kept report applies at once.
+    let id = sent(&store, "early", &["ff"]).await;
+    assert_eq!(status(&store, &id).await, MessageStatus::Undelivered);
+    assert_eq!(store.unmatched_receipt_count().await.expect("count"), 0);
+    store.close().await;
+}
+on_both_backends!(a_receipt_before_its_submit_result_is_applied_with_it);
