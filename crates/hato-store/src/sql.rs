@@ -75,10 +75,10 @@ pub(crate) fn values_rows_from(start: usize, rows: usize, cols: usize) -> String
     out
 }
 
-/// Rows per multi-row INSERT: about a thousand parameters. Far below both backends' limits,
-/// and small on purpose: sqlx-sqlite resolves each parameter's name by scanning all of them,
-/// so a statement's binding cost grows with the square of its size (measured: 88% of the
-/// server's CPU at 10,500 parameters per statement).
+/// Rows per multi-row statement: about a thousand parameters. Far below both backends'
+/// limits, and small on purpose: a statement that [`statement`] cannot send with anonymous
+/// placeholders binds at a cost growing with the square of its size (measured: 88% of the
+/// server's CPU at 10,500 named parameters per statement).
 pub(crate) fn rows_per_statement(cols: usize) -> usize {
     (1_000 / cols).clamp(1, 500)
 }
