@@ -136,6 +136,11 @@ pub struct ConnectorSettings {
     pub enquire_link_interval: Option<HumanDuration>,
     #[serde(default)]
     pub response_timeout: Option<HumanDuration>,
+    /// First wait before reconnecting a dropped bind; it doubles up to `reconnect_max`.
+    #[serde(default)]
+    pub reconnect_min: Option<HumanDuration>,
+    #[serde(default)]
+    pub reconnect_max: Option<HumanDuration>,
     /// Sender used for messages without `from`.
     #[serde(default)]
     pub default_sender: Option<String>,
@@ -429,6 +434,12 @@ impl Config {
         if let Some(timeout) = &settings.response_timeout {
             config.response_timeout = timeout.0;
         }
+        if let Some(wait) = &settings.reconnect_min {
+            config.reconnect_min = wait.0;
+        }
+        if let Some(wait) = &settings.reconnect_max {
+            config.reconnect_max = wait.0;
+        }
         if let Some(sender) = &settings.default_sender {
             hato_core::Sender::parse(sender, &self.default_region).map_err(|e| {
                 anyhow::anyhow!("connector `{}`: default_sender: {e}", settings.name)
@@ -482,6 +493,8 @@ fn parse_smsc_url(text: &str, index: usize) -> anyhow::Result<ConnectorSettings>
         data_coding_ucs2: None,
         enquire_link_interval: None,
         response_timeout: None,
+        reconnect_min: None,
+        reconnect_max: None,
         default_sender: None,
     })
 }
@@ -548,5 +561,19 @@ mod tests {
         config.sqlite_synchronous = "off".into();
         let error = config.validate().unwrap_err().to_string();
         assert!(error.contains("sqlite_synchronous"), "{error}");
+    }
+
+    #[test]
+    fn reconnect_waits_are_settings_and_checked() {
+        let config = Config::default();
+        let mut settings = parse_smsc_url("smpp://hato:pw@127.0.0.1:2775", 0).unwrap();
+        settings.reconnect_min = Some(HumanDuration(Duration::from_millis(200)));
+        settings.reconnect_max = Some(HumanDuration(Duration::from_secs(5)));
+        let smpp = config.smpp_connector(&settings).expect("valid waits");
+        assert_eq!(smpp.reconnect_min, Duration::from_millis(200));
+        assert_eq!(smpp.reconnect_max, Duration::from_secs(5));
+        settings.reconnect_max = Some(HumanDuration(Duration::from_millis(100)));
+        let error = config.smpp_connector(&settings).unwrap_err().to_string();
+        assert!(error.contains("reconnect_max"), "{error}");
     }
 }
