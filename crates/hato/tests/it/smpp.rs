@@ -211,6 +211,8 @@ async fn an_external_smsc_replaces_the_simulator(db: TestDb) {
             data_coding_ucs2: None,
             enquire_link_interval: None,
             response_timeout: None,
+            reconnect_min: None,
+            reconnect_max: None,
             default_sender: Some("ACME".into()),
         });
     })
