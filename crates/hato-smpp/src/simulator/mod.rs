@@ -88,7 +88,9 @@ pub struct SimulatorConfig {
     /// Whether receipts also carry `receipted_message_id` / `message_state` /
     /// `network_error_code` TLVs (the text is always there).
     pub receipt_tlvs: bool,
-    /// Keep every submitted PDU for [`Simulator::received`] (turn off for benchmarks).
+    /// Keep every submitted PDU and every answer to a delivery, for [`Simulator::received`]
+    /// and [`Simulator::deliver_responses`] (off in `hato serve` and `hato smsc`, which run
+    /// for long; the counters in [`Simulator::stats`] are always kept).
     pub record: bool,
     /// Resend a `deliver_sm` answered with an error after this long; `None` never resends.
     pub redeliver_after: Option<Duration>,
@@ -680,7 +682,7 @@ impl Simulator {
         lock(&self.shared.messages).1.clone()
     }
 
-    /// Every answer to a `deliver_sm`, in arrival order.
+    /// Every answer to a `deliver_sm`, in arrival order (when `record` is on).
     pub fn deliver_responses(&self) -> Vec<DeliverResponse> {
         lock(&self.shared.responses).clone()
     }
@@ -814,15 +816,19 @@ impl Shared {
             &self.counters.deliver_failed
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        lock(&self.responses).push(DeliverResponse {
-            kind: deliverable.kind.clone(),
-            sent_as: match deliverable.pdu {
-                Pdu::DataSm(_) => DeliveryPdu::DataSm,
-                _ => DeliveryPdu::DeliverSm,
-            },
-            response_id,
-            command_status: status,
-        });
+        // Kept only when recording: the embedded simulator of `hato serve` answers a receipt
+        // for every message it is sent, and would otherwise hold one entry per message forever.
+        if self.config.record {
+            lock(&self.responses).push(DeliverResponse {
+                kind: deliverable.kind.clone(),
+                sent_as: match deliverable.pdu {
+                    Pdu::DataSm(_) => DeliveryPdu::DataSm,
+                    _ => DeliveryPdu::DeliverSm,
+                },
+                response_id,
+                command_status: status,
+            });
+        }
         if status != 0
             && let Some(after) = self.config.redeliver_after
         {

@@ -150,3 +150,29 @@ async fn the_smsc_hears_ok_only_after_the_engine_stored_the_receipt() {
     ));
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_simulator_not_recording_keeps_counts_but_no_answers() {
+    // `hato serve` runs the simulator for as long as it runs: answers to the receipt of every
+    // message must not pile up in memory.
+    let mut h = start(
+        SimulatorConfig {
+            record: false,
+            ..SimulatorConfig::default()
+        },
+        |_| {},
+    )
+    .await;
+    for text in ["one", "two", "three"] {
+        assert!(matches!(
+            h.connector.submit(sms(text)).await,
+            SubmitOutcome::Accepted { .. }
+        ));
+        let (_, ack) = h.receipt().await;
+        ack.send(true).unwrap();
+    }
+    eventually("three receipts answered", || h.sim.stats().deliver_ok == 3).await;
+    assert!(h.sim.deliver_responses().is_empty());
+    assert!(h.sim.received().is_empty());
+    h.stop().await;
+}
