@@ -5,7 +5,7 @@ use std::time::Duration;
 use hato_api::routes::simulator::{SimulatedFault, SimulatedMo, SimulatorControl};
 use hato_smpp::{
     LongMessageMode,
-    simulator::{Fault, MoMessage, PartOrder, Simulator},
+    simulator::{BindRole, Fault, MoMessage, PartOrder, Simulator},
 };
 
 pub struct SmppSimulatorControl(pub Simulator);
@@ -90,6 +90,18 @@ impl SimulatorControl for SmppSimulatorControl {
             "deliver_ok": stats.deliver_ok,
             "deliver_failed": stats.deliver_failed,
             "submit_rate": stats.submit_rate,
+            // Per bound session: how the work spreads over a connector's binds.
+            "sessions": stats.sessions.iter().map(|session| serde_json::json!({
+                "id": session.id,
+                "system_id": session.system_id,
+                "role": match session.role {
+                    BindRole::Transmitter => "transmitter",
+                    BindRole::Receiver => "receiver",
+                    BindRole::Transceiver => "transceiver",
+                },
+                "submits": session.submits,
+                "delivers": session.delivers,
+            })).collect::<Vec<_>>(),
         })
     }
 }

@@ -41,6 +41,18 @@ async fn one_request_sends_many_numbered_mo_messages(db: TestDb) {
     })
     .await;
     assert_eq!(stats["deliver_failed"], 0, "{stats}");
+    // `hato serve` binds twice as a transceiver; the MOs went out over those sessions.
+    let sessions = stats["sessions"].as_array().expect("sessions");
+    assert_eq!(sessions.len(), 2, "{stats}");
+    assert!(
+        sessions.iter().all(|s| s["role"] == "transceiver"),
+        "{stats}"
+    );
+    let delivers: u64 = sessions
+        .iter()
+        .map(|s| s["delivers"].as_u64().unwrap())
+        .sum();
+    assert_eq!(delivers, 40, "{stats}");
 
     // One message keeps its body as written; out-of-range counts are refused.
     let one = app
