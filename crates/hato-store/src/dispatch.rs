@@ -195,11 +195,12 @@ impl Store {
         requeue_jobs(&mut tx, &requeue).await?;
         jobs::delete(&mut tx, &done_jobs).await?;
         // Receipts that arrived before these submit responses can be applied now.
-        let mut by_connector: Vec<(&str, Vec<String>)> = Vec::new();
+        let mut by_connector: Vec<(&str, Vec<&str>)> = Vec::new();
         for (_, connector, carrier_ids, _) in &parts {
+            let ids = carrier_ids.iter().map(String::as_str);
             match by_connector.iter_mut().find(|(c, _)| c == connector) {
-                Some((_, ids)) => ids.extend(carrier_ids.iter().cloned()),
-                None => by_connector.push((connector, carrier_ids.to_vec())),
+                Some((_, known)) => known.extend(ids),
+                None => by_connector.push((connector, ids.collect())),
             }
         }
         for (connector, ids) in by_connector {

@@ -84,7 +84,8 @@ impl Store {
         }
         let mut outbox = Outbox::default();
         for (connector, ids) in &by_connector {
-            apply_early_receipts(&mut tx, &mut outbox, connector, ids).await?;
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            apply_early_receipts(&mut tx, &mut outbox, connector, &ids).await?;
         }
         tx.commit().await?;
         Ok(rows.len())
@@ -156,7 +157,7 @@ pub(crate) async fn apply_early_receipts(
     conn: &mut AnyConnection,
     outbox: &mut Outbox,
     connector: &str,
-    carrier_ids: &[String],
+    carrier_ids: &[&str],
 ) -> Result<()> {
     let mut receipts = Vec::new();
     let mut keys = Vec::new();
@@ -168,7 +169,7 @@ pub(crate) async fn apply_early_receipts(
         );
         let mut query = sqlx::query(statement(conn, sql)).bind(connector);
         for id in chunk {
-            query = query.bind(id.as_str());
+            query = query.bind(*id);
         }
         for row in query.fetch_all(&mut *conn).await? {
             let key: Option<String> = row.try_get("receipt_key")?;

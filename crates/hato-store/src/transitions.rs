@@ -44,41 +44,11 @@ pub(crate) async fn advance_from(
     change: Change<'_>,
     from: &[MessageStatus],
 ) -> Result<Option<Message>> {
-    if from.is_empty() {
-        return Ok(None);
-    }
-    let column = status_time_column(change.status);
-    let sql = format!(
-        "UPDATE messages SET status = $1, {column} = $2, updated_at = $2, \
-           connector = COALESCE($3, connector), error_code = COALESCE($4, error_code), \
-           error_message = COALESCE($5, error_message) \
-         WHERE id = $6 AND status IN ({}) RETURNING {MESSAGE_COLUMNS}, account_id",
-        placeholder_list(7, from.len())
-    );
-    let mut query = sqlx::query(statement(conn, sql))
-        .bind(change.status.as_str())
-        .bind(change.at)
-        .bind(change.connector)
-        .bind(change.error.map(|e| e.0))
-        .bind(change.error.map(|e| e.1))
-        .bind(change.message_id);
-    for status in from {
-        query = query.bind(status.as_str());
-    }
-    let Some(row) = query.fetch_optional(&mut *conn).await? else {
-        return Ok(None);
-    };
-    let account_id: String = row.try_get("account_id")?;
-    let message = message_from_row(&row)?;
-    announce(
-        conn,
-        outbox,
-        &AccountId::from_trusted(account_id),
-        &message,
-        change.at,
-    )
+    let changed = update_statuses(conn, outbox, std::slice::from_ref(&change), |_| {
+        from.to_vec()
+    })
     .await?;
-    Ok(Some(message))
+    Ok(changed.into_iter().next())
 }
 
 /// Applies many changes, each only if it moves its message forward, in a few multi-row
@@ -89,6 +59,17 @@ pub(crate) async fn advance_many(
     conn: &mut AnyConnection,
     outbox: &mut Outbox,
     changes: &[Change<'_>],
+) -> Result<Vec<Message>> {
+    update_statuses(conn, outbox, changes, statuses_before).await
+}
+
+/// Applies each change whose message is in one of `from(change.status)`, one statement per
+/// target status and ~1,000 parameters, and queues the webhooks of those that changed.
+async fn update_statuses(
+    conn: &mut AnyConnection,
+    outbox: &mut Outbox,
+    changes: &[Change<'_>],
+    from: impl Fn(MessageStatus) -> Vec<MessageStatus>,
 ) -> Result<Vec<Message>> {
     // The statuses a message may come from depend only on where it goes: one statement per
     // target status.
@@ -104,7 +85,7 @@ pub(crate) async fn advance_many(
     }
     let mut changed = Vec::with_capacity(changes.len());
     for (status, group) in by_status {
-        let from = statuses_before(status);
+        let from = from(status);
         if from.is_empty() {
             continue;
         }
@@ -153,17 +134,6 @@ fn statuses_before(status: MessageStatus) -> Vec<MessageStatus> {
         .into_iter()
         .filter(|from| from.may_advance_to(status))
         .collect()
-}
-
-/// Queues the webhook for the message's current status, if it has one and a URL to go to.
-pub(crate) async fn announce(
-    conn: &mut AnyConnection,
-    outbox: &mut Outbox,
-    account_id: &AccountId,
-    message: &Message,
-    at: i64,
-) -> Result<()> {
-    announce_many(conn, outbox, &[(account_id.clone(), message.clone(), at)]).await
 }
 
 /// Queues the webhooks announcing the current status of each message, in multi-row
