@@ -8,7 +8,7 @@ use hato_engine::{
     Carrier, CarrierEvent, Engine, Router, router::Route, simulated, smpp_carrier::SmppCarrier,
 };
 use hato_smpp::simulator::{Simulator, SimulatorConfig};
-use hato_store::Store;
+use hato_store::{Store, StoreOptions};
 use tokio::{net::TcpListener, sync::mpsc, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
@@ -46,12 +46,8 @@ pub async fn run(
     start(config, listener, shutdown).await?.wait().await
 }
 
-/// Starts everything and returns once the API is listening.
-pub async fn start(
-    config: Config,
-    listener: TcpListener,
-    shutdown: CancellationToken,
-) -> anyhow::Result<RunningServer> {
+/// Opens the configured database, creating the SQLite data directory when it is missing.
+pub async fn open_store(config: &Config, options: StoreOptions) -> anyhow::Result<Store> {
     let url = config.database_url();
     if url.starts_with("sqlite:") {
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
@@ -61,9 +57,18 @@ pub async fn start(
             )
         })?;
     }
-    let store = Store::open(&url, config.store_options())
+    Store::open(&url, options)
         .await
-        .with_context(|| format!("cannot open the database {url}"))?;
+        .with_context(|| format!("cannot open the database {url}"))
+}
+
+/// Starts everything and returns once the API is listening.
+pub async fn start(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<RunningServer> {
+    let store = open_store(&config, config.store_options()).await?;
     // Single node: leases held by a previous process are stale, take them back now.
     let released = store.release_all_leases().await?;
     if released > 0 {

@@ -9,7 +9,6 @@ mod smsc;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use hato_store::{Store, StoreOptions};
 
@@ -52,24 +51,14 @@ impl DataArgs {
                 ..Overrides::default()
             },
         )?;
-        let url = config.database_url();
-        if url.starts_with("sqlite:") {
-            std::fs::create_dir_all(&config.data_dir).with_context(|| {
-                format!(
-                    "cannot create the data directory {}",
-                    config.data_dir.display()
-                )
-            })?;
-        }
-        Store::open(
-            &url,
+        crate::server::open_store(
+            &config,
             StoreOptions {
                 max_connections: 2,
-                ..StoreOptions::default()
+                ..config.store_options()
             },
         )
         .await
-        .with_context(|| format!("cannot open the database {url}"))
     }
 }
 
