@@ -47,7 +47,18 @@ impl FromRequestParts<AppState> for Authenticated {
                     "send your API key as `Authorization: Bearer KEY`",
                 )
             })?;
-        match state.store().authenticate(&hash_key(key)).await? {
+        let key_hash = hash_key(key);
+        let found = match state.keys().get(&key_hash) {
+            Some(found) => Some(found),
+            None => {
+                let found = state.store().authenticate(&key_hash).await?;
+                if let Some(found) = &found {
+                    state.keys().insert(key_hash, found.clone());
+                }
+                found
+            }
+        };
+        match found {
             Some(found) => Ok(Self {
                 account_id: found.account_id,
                 key_id: found.key_id,

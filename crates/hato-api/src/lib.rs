@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+mod key_cache;
 pub mod keys;
 pub mod openapi;
 pub mod preview;

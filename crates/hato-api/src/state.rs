@@ -1,12 +1,12 @@
 //! What every handler can reach.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use hato_engine::Engine;
 use hato_store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::routes::simulator::SharedSimulator;
+use crate::{key_cache::KeyCache, routes::simulator::SharedSimulator};
 
 /// A price per SMS segment, for previews and cost estimates.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,6 +26,8 @@ pub struct ApiSettings {
     /// Most messages in one batch request.
     pub max_batch: usize,
     pub price: Option<Price>,
+    /// How long a found API key is trusted without asking the database again (0: always ask).
+    pub key_cache_ttl: Duration,
 }
 
 impl Default for ApiSettings {
@@ -35,6 +37,7 @@ impl Default for ApiSettings {
             max_segments: hato_core::text::DEFAULT_MAX_SEGMENTS,
             max_batch: 10_000,
             price: None,
+            key_cache_ttl: Duration::from_secs(1),
         }
     }
 }
@@ -50,6 +53,7 @@ struct Inner {
     settings: ApiSettings,
     metrics: Option<PrometheusHandle>,
     simulator: Option<SharedSimulator>,
+    keys: KeyCache,
 }
 
 impl AppState {
@@ -62,6 +66,7 @@ impl AppState {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
+                keys: KeyCache::new(settings.key_cache_ttl),
                 store,
                 engine,
                 settings,
@@ -86,6 +91,10 @@ impl AppState {
 
     pub fn settings(&self) -> &ApiSettings {
         &self.inner.settings
+    }
+
+    pub(crate) fn keys(&self) -> &KeyCache {
+        &self.inner.keys
     }
 
     pub fn metrics(&self) -> Option<&PrometheusHandle> {

@@ -9,7 +9,7 @@ use sqlx::{
 };
 use tokio::sync::mpsc;
 
-use crate::{Inner, Result, Store, StoreError, group_commit};
+use crate::{Inner, Result, Store, StoreError, group_commit, writer::Writer};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -118,21 +118,23 @@ impl Store {
             }
         };
         let (inserts, receiver) = mpsc::channel(options.group_commit_max * 4);
+        let writer = Writer::start().map_err(StoreError::Writer)?;
+        // The task holds only the pool, not the store, so it ends when the last store handle
+        // (and with it the sender) is dropped.
+        writer.spawn(group_commit::run(
+            write.clone(),
+            receiver,
+            options.group_commit_max,
+        ));
         let store = Store {
             inner: Arc::new(Inner {
                 backend,
                 read,
                 write,
                 inserts,
+                writer,
             }),
         };
-        // The task holds only the pool, not the store, so it ends when the last store handle
-        // (and with it the sender) is dropped.
-        group_commit::spawn(
-            store.inner.write.clone(),
-            receiver,
-            options.group_commit_max,
-        );
         Ok(store)
     }
 }

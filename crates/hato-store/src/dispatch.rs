@@ -71,6 +71,18 @@ impl Store {
         lease_until: i64,
         limit: usize,
     ) -> Result<Vec<DispatchJob>> {
+        self.on_writer(move |store| async move {
+            store.claim_dispatch_now(now, lease_until, limit).await
+        })
+        .await
+    }
+
+    async fn claim_dispatch_now(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> Result<Vec<DispatchJob>> {
         let mut tx = self.write().begin().await?;
         let jobs = jobs::claim(
             &mut tx,
@@ -119,6 +131,12 @@ impl Store {
         if results.is_empty() {
             return Ok(());
         }
+        let results = results.to_vec();
+        self.on_writer(move |store| async move { store.record_submit_results_now(&results).await })
+            .await
+    }
+
+    async fn record_submit_results_now(&self, results: &[SubmitResult]) -> Result<()> {
         let mut tx = self.write().begin().await?;
         let mut outbox = Outbox::default();
         let mut parts = Vec::new();

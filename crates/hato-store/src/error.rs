@@ -13,6 +13,8 @@ pub enum StoreError {
     GroupCommit(String),
     #[error("{0}")]
     Ambiguous(String),
+    #[error("the writer thread could not start")]
+    Writer(#[source] std::io::Error),
     #[error("the store is shutting down")]
     Closed,
 }

@@ -10,7 +10,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     Result, StoreError,
-    messages::{InsertOutcome, NewMessage, insert_one_idempotent, insert_rows},
+    messages::{
+        InsertOutcome, NewMessage, insert_one_idempotent, insert_rows, insert_rows_committed,
+    },
 };
 
 pub(crate) struct InsertRequest {
@@ -18,38 +20,45 @@ pub(crate) struct InsertRequest {
     pub reply: oneshot::Sender<Result<InsertOutcome>>,
 }
 
-pub(crate) fn spawn(pool: AnyPool, mut requests: mpsc::Receiver<InsertRequest>, max_batch: usize) {
-    tokio::spawn(async move {
-        let mut batch = Vec::with_capacity(max_batch);
-        while requests.recv_many(&mut batch, max_batch).await > 0 {
-            let outcome = write_batch(&pool, &batch).await;
-            match outcome {
-                Ok(outcomes) => {
-                    for (request, outcome) in batch.drain(..).zip(outcomes) {
-                        let _ = request.reply.send(Ok(outcome));
-                    }
+/// The group commit loop, run on the writer thread until every sender is gone.
+pub(crate) async fn run(
+    pool: AnyPool,
+    mut requests: mpsc::Receiver<InsertRequest>,
+    max_batch: usize,
+) {
+    let mut batch = Vec::with_capacity(max_batch);
+    while requests.recv_many(&mut batch, max_batch).await > 0 {
+        match write_batch(&pool, &batch).await {
+            Ok(outcomes) => {
+                for (request, outcome) in batch.drain(..).zip(outcomes) {
+                    let _ = request.reply.send(Ok(outcome));
                 }
-                Err(error) => {
-                    tracing::error!(error = ?error, size = batch.len(), "group commit failed");
-                    for request in batch.drain(..) {
-                        let _ = request
-                            .reply
-                            .send(Err(StoreError::GroupCommit(error.to_string())));
-                    }
+            }
+            Err(error) => {
+                tracing::error!(error = ?error, size = batch.len(), "group commit failed");
+                for request in batch.drain(..) {
+                    let _ = request
+                        .reply
+                        .send(Err(StoreError::GroupCommit(error.to_string())));
                 }
             }
         }
-    });
+    }
 }
 
 async fn write_batch(pool: &AnyPool, batch: &[InsertRequest]) -> Result<Vec<InsertOutcome>> {
-    let mut tx = pool.begin().await?;
     // Messages without an idempotency key cannot conflict: insert them as multi-row statements.
     let plain: Vec<&NewMessage> = batch
         .iter()
         .filter(|r| r.message.idempotency_key.is_none())
         .map(|r| &r.message)
         .collect();
+    if plain.len() == batch.len() {
+        // The common case, in one command to the database on SQLite.
+        insert_rows_committed(pool, &plain).await?;
+        return Ok(vec![InsertOutcome::Inserted; batch.len()]);
+    }
+    let mut tx = pool.begin().await?;
     insert_rows(&mut tx, &plain).await?;
     let mut outcomes = Vec::with_capacity(batch.len());
     for request in batch {

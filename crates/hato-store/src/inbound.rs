@@ -94,10 +94,16 @@ impl Store {
         messages: &[NewInbound],
         options: &InboundOptions,
     ) -> Result<Vec<InboundOutcome>> {
-        let mut tx = self.write().begin().await?;
-        let outcomes = insert_many(&mut tx, &mut Outbox::default(), messages, options).await?;
-        tx.commit().await?;
-        Ok(outcomes)
+        let messages = messages.to_vec();
+        let options = options.clone();
+        self.on_writer(move |store| async move {
+            let mut tx = store.write().begin().await?;
+            let outcomes =
+                insert_many(&mut tx, &mut Outbox::default(), &messages, &options).await?;
+            tx.commit().await?;
+            Ok(outcomes)
+        })
+        .await
     }
 }
 

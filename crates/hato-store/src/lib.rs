@@ -25,6 +25,7 @@ pub mod testing;
 mod transitions;
 mod unmatched;
 mod webhooks;
+mod writer;
 
 pub use accounts::{Account, ApiKeyRecord, AuthenticatedKey};
 pub use connect::{Backend, StoreOptions};
@@ -55,6 +56,7 @@ struct Inner {
     read: AnyPool,
     write: AnyPool,
     inserts: mpsc::Sender<group_commit::InsertRequest>,
+    writer: writer::Writer,
 }
 
 impl Store {

@@ -46,6 +46,12 @@ pub enum ReceiptOutcome {
 impl Store {
     /// Applies delivery reports in one transaction.
     pub async fn apply_receipts(&self, receipts: &[ReceiptUpdate]) -> Result<Vec<ReceiptOutcome>> {
+        let receipts = receipts.to_vec();
+        self.on_writer(move |store| async move { store.apply_receipts_now(&receipts).await })
+            .await
+    }
+
+    async fn apply_receipts_now(&self, receipts: &[ReceiptUpdate]) -> Result<Vec<ReceiptOutcome>> {
         let mut tx = self.write().begin().await?;
         let mut outbox = Outbox::default();
         let outcomes = apply_batch(&mut tx, &mut outbox, receipts).await?;
@@ -66,6 +72,11 @@ impl Store {
     /// the part and the one keeping the receipt as unmatched may run at once, neither seeing
     /// the other's row. Calling this periodically settles such receipts shortly after.
     pub async fn reconcile_unmatched_receipts(&self, limit: usize) -> Result<usize> {
+        self.on_writer(move |store| async move { store.reconcile_unmatched_now(limit).await })
+            .await
+    }
+
+    async fn reconcile_unmatched_now(&self, limit: usize) -> Result<usize> {
         let mut tx = self.write().begin().await?;
         let rows = sqlx::query(
             "SELECT DISTINCT u.connector, u.carrier_message_id FROM unmatched_receipts u \
@@ -298,7 +309,7 @@ async fn apply_batch(
     // parts, as if the receipts had been applied one at a time.
     let mut changed: HashMap<&str, MessageStatus> = changed
         .iter()
-        .map(|message| (message.id.as_str(), message.status))
+        .map(|moved| (moved.message_id.as_str(), moved.status))
         .collect();
     for &(_, _, outcome) in applied.iter().rev() {
         if let ReceiptOutcome::Applied { message_id, status } = &mut outcomes[outcome]

@@ -26,6 +26,7 @@ const SETTINGS: &[&str] = &[
     "sqlite_synchronous",
     "default_region",
     "max_segments",
+    "api_key_cache",
     "log_format",
     "inbound_account",
     "pricing",
@@ -51,6 +52,9 @@ pub struct Config {
     pub default_region: String,
     /// Longest message in segments.
     pub max_segments: usize,
+    /// How long a found API key is trusted without a database lookup; a revoked key stops
+    /// working within this time. `0s` looks every request's key up.
+    pub api_key_cache: HumanDuration,
     /// `text` or `json`.
     pub log_format: String,
     /// The account that owns messages received from handsets (created if missing).
@@ -168,6 +172,7 @@ impl Default for Config {
             sqlite_synchronous: "full".into(),
             default_region: "JP".into(),
             max_segments: hato_core::text::DEFAULT_MAX_SEGMENTS,
+            api_key_cache: HumanDuration(std::time::Duration::from_secs(1)),
             log_format: "text".into(),
             inbound_account: "default".into(),
             pricing: None,
@@ -372,6 +377,7 @@ impl Config {
         hato_api::ApiSettings {
             default_region: self.default_region.clone(),
             max_segments: self.max_segments,
+            key_cache_ttl: self.api_key_cache.0,
             price: self.pricing.as_ref().map(|p| hato_api::Price {
                 per_segment: p.per_segment,
                 currency: p.currency.clone(),

@@ -61,9 +61,17 @@ async fn cli_keys_create_list_and_revoke(db: TestDb) {
     let key_id = row.split_whitespace().next().expect("id column");
     assert!(key_id.starts_with("key_"), "{row}");
 
-    // Revoked while the server runs: refused from the next request on.
+    // Revoked while the server runs: refused once the server's memory of the key
+    // (`api_key_cache`, 1 s by default) has run out.
     run(&app, &["keys", "revoke", key_id]).await;
-    let refused = Reply::of(app.request_as(key, Method::GET, "/v1/messages")).await;
+    let revoked_at = std::time::Instant::now();
+    let refused = loop {
+        let reply = Reply::of(app.request_as(key, Method::GET, "/v1/messages")).await;
+        if reply.status != 200 || revoked_at.elapsed() > std::time::Duration::from_secs(5) {
+            break reply;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
     refused.assert_error(401, "invalid_api_key", Some("Authorization"));
     let listing = String::from_utf8(run(&app, &["keys", "list"]).await.stdout).expect("utf-8");
     let row = listing
