@@ -63,11 +63,15 @@ fn receipt(connector: &str, view: &MessageView, bytes: &[u8]) -> Inbound {
         (None, Some(stat)) => ReceiptState::from_stat(stat),
         (None, None) => ReceiptState::Unknown,
     };
-    let error_code = view
-        .network_error
-        .map(|(network, code)| format!("{network}:{code}"))
-        .or(fields.err.clone())
-        .filter(|e| !e.is_empty());
+    // Code 0 (`err:000`, or a `network_error_code` TLV with code 0) is how SMSCs say "no
+    // error": storing it would show a delivered message with an error code.
+    let error_code = match view.network_error {
+        Some((network, code)) => (code != 0).then(|| format!("{network}:{code}")),
+        None => fields
+            .err
+            .clone()
+            .filter(|e| !e.is_empty() && !e.bytes().all(|b| b == b'0')),
+    };
     Inbound::Receipt(DeliveryReceipt {
         connector: connector.to_owned(),
         message_id,
@@ -113,6 +117,27 @@ mod tests {
                 assert_eq!(r.submit_date.as_deref(), Some("240102153000"));
                 assert_eq!(r.recipient, "+819011112222");
             }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_zero_error_code_is_no_error() {
+        let delivered = view(
+            "id:0A1B sub:001 dlvrd:001 submit date:2401021530 done date:2401021531 stat:DELIVRD err:000 text:hi",
+            0x04,
+        );
+        match classify("c", &delivered) {
+            Inbound::Receipt(r) => {
+                assert_eq!(r.state, ReceiptState::Delivered);
+                assert_eq!(r.error_code, None);
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut tlv = view("id:1 stat:DELIVRD err:034", 0x04);
+        tlv.network_error = Some((3, 0));
+        match classify("c", &tlv) {
+            Inbound::Receipt(r) => assert_eq!(r.error_code, None, "the TLV wins, and says none"),
             other => panic!("{other:?}"),
         }
     }

@@ -303,7 +303,8 @@ async fn apply_batch(
         })
         .collect();
     write_part_updates(conn, &updates).await?;
-    let changes = message_changes(conn, &updates).await?;
+    let parts_now = part_states(conn, &updates).await?;
+    let changes = message_changes(&parts_now, &updates);
     let changed = transitions::advance_many(conn, outbox, &changes).await?;
     // The message's change is reported by the last receipt of the batch that moved one of its
     // parts, as if the receipts had been applied one at a time.
@@ -400,20 +401,18 @@ async fn write_part_updates(conn: &mut AnyConnection, updates: &[PartUpdate<'_>]
 }
 
 /// The status each touched message's parts now add up to, as changes to apply.
-async fn message_changes<'a>(
+/// Each updated message's parts as they are now: `(status, error_code)`.
+async fn part_states(
     conn: &mut AnyConnection,
-    updates: &[PartUpdate<'a>],
-) -> Result<Vec<Change<'a>>> {
-    // The latest update of each message decides its time and error code.
-    let mut latest: HashMap<&str, &PartUpdate<'a>> = HashMap::new();
-    for update in updates {
-        latest.insert(update.message_id, update);
-    }
-    let ids: Vec<&str> = latest.keys().copied().collect();
-    let mut statuses: HashMap<String, Vec<String>> = HashMap::new();
+    updates: &[PartUpdate<'_>],
+) -> Result<HashMap<String, Vec<(String, Option<String>)>>> {
+    let mut ids: Vec<&str> = updates.iter().map(|u| u.message_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut parts: HashMap<String, Vec<(String, Option<String>)>> = HashMap::new();
     for chunk in ids.chunks(ID_LIST_CHUNK) {
         let sql = format!(
-            "SELECT message_id, status FROM message_parts WHERE message_id IN ({})",
+            "SELECT message_id, status, error_code FROM message_parts WHERE message_id IN ({})",
             placeholder_list(1, chunk.len())
         );
         let mut query = sqlx::query(statement(conn, sql));
@@ -421,23 +420,45 @@ async fn message_changes<'a>(
             query = query.bind(*id);
         }
         for row in query.fetch_all(&mut *conn).await? {
-            statuses
+            parts
                 .entry(row.try_get("message_id")?)
                 .or_default()
-                .push(row.try_get("status")?);
+                .push((row.try_get("status")?, row.try_get("error_code")?));
         }
+    }
+    Ok(parts)
+}
+
+/// The status change each updated message's parts add up to, if they are all final. The
+/// latest update of a message decides its time; the error code is that of a part in the
+/// message's final status (an undelivered message shows why its undelivered part failed,
+/// whichever part's receipt came last).
+fn message_changes<'a>(
+    parts: &'a HashMap<String, Vec<(String, Option<String>)>>,
+    updates: &[PartUpdate<'a>],
+) -> Vec<Change<'a>> {
+    let mut latest: HashMap<&str, &PartUpdate<'a>> = HashMap::new();
+    for update in updates {
+        latest.insert(update.message_id, update);
     }
     let mut changes = Vec::new();
     for (message_id, update) in latest {
-        let Some(status) = statuses
-            .get(message_id)
-            .and_then(|statuses| aggregate_part_statuses(statuses))
-        else {
+        let Some(parts) = parts.get(message_id) else {
             continue;
         };
-        let error = update
-            .error_code
-            .filter(|_| status != MessageStatus::Delivered);
+        let statuses: Vec<String> = parts.iter().map(|(status, _)| status.clone()).collect();
+        let Some(status) = aggregate_part_statuses(&statuses) else {
+            continue;
+        };
+        let error = (status != MessageStatus::Delivered)
+            .then(|| {
+                parts
+                    .iter()
+                    .filter(|(part_status, _)| part_status.as_str() == status.as_str())
+                    .find_map(|(_, code)| code.as_deref())
+                    .or(update.error_code)
+            })
+            .flatten();
         changes.push(Change {
             message_id: update.message_id,
             status,
@@ -446,7 +467,7 @@ async fn message_changes<'a>(
             error: error.map(|code| (code, "reported by the carrier")),
         });
     }
-    Ok(changes)
+    changes
 }
 
 /// Keeps receipts that matched no part: one row per form of the id, so the part matches

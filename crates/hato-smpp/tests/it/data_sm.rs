@@ -157,7 +157,7 @@ async fn receipt_in_data_sm(receipt_tlvs: bool) {
     assert_eq!(
         states,
         [
-            (0, ReceiptState::Delivered, Some("000".to_owned())),
+            (0, ReceiptState::Delivered, None),
             (
                 1,
                 ReceiptState::Undelivered,

@@ -68,6 +68,8 @@ async fn messages_go_out_over_smpp_and_are_delivered(db: TestDb) {
     assert!(
         message["timestamps"]["sent"].is_string() && message["timestamps"]["delivered"].is_string()
     );
+    // The simulator's receipt says `err:000`: no error, so none is shown.
+    assert!(message["error"].is_null(), "{message}");
 
     let connectors = app.get("/v1/connectors").await;
     assert_eq!(connectors.status, 200, "{connectors:?}");
