@@ -4,7 +4,10 @@
 //! moment. Sleeping exactly `reconnect_min`, then twice that, and so on would bring them all
 //! back in the same instant, again and again. So each wait is drawn at random from the upper
 //! half of the current step: `[step / 2, step]`. The step starts at `reconnect_min`, doubles
-//! after every wait, and never exceeds `reconnect_max`; a successful bind resets it.
+//! after every wait, and never exceeds `reconnect_max`. A session that stayed bound for
+//! [`STABLE_SESSION`] resets it; a shorter one does not, so an SMSC that accepts binds and
+//! drops them at once (a flapping link, a full license) is retried less and less often instead
+//! of every `reconnect_min`.
 //!
 //! Equal jitter rather than full jitter (`[0, step]`): a wait never drops below half of
 //! `reconnect_min`, so a bind that fails at once cannot spin in a tight loop, while the
@@ -13,6 +16,9 @@
 use std::time::Duration;
 
 use rand::{Rng, RngExt};
+
+/// How long a session must stay bound for the next failure to start from `reconnect_min`.
+pub(crate) const STABLE_SESSION: Duration = Duration::from_secs(30);
 
 /// The growing, jittered delay between one session's reconnect attempts.
 #[derive(Debug, Clone)]
@@ -33,9 +39,16 @@ impl Backoff {
         }
     }
 
-    /// Back to the first step, after a successful bind.
+    /// Back to the first step.
     pub(crate) fn reset(&mut self) {
         self.step = self.min;
+    }
+
+    /// A bound session ended after `lasted`: only a stable one starts the steps over.
+    pub(crate) fn session_ended(&mut self, lasted: Duration) {
+        if lasted >= STABLE_SESSION {
+            self.reset();
+        }
     }
 
     /// The current step: the longest the next wait can be.
@@ -96,6 +109,23 @@ mod tests {
             [100, 200, 400, 800, 1_000, 1_000, 1_000].map(ms).to_vec()
         );
         backoff.reset();
+        assert_eq!(backoff.step(), ms(100));
+    }
+
+    #[test]
+    fn only_a_stable_session_starts_the_steps_over() {
+        let mut backoff = Backoff::new(ms(100), ms(10_000));
+        let mut rng = StdRng::seed_from_u64(2);
+        for _ in 0..3 {
+            backoff.next_delay(&mut rng);
+        }
+        assert_eq!(backoff.step(), ms(800));
+        // Bound, then dropped at once: the next wait keeps growing.
+        backoff.session_ended(Duration::from_millis(50));
+        assert_eq!(backoff.step(), ms(800));
+        backoff.next_delay(&mut rng);
+        assert_eq!(backoff.step(), ms(1_600));
+        backoff.session_ended(STABLE_SESSION);
         assert_eq!(backoff.step(), ms(100));
     }
 

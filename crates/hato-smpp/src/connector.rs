@@ -462,9 +462,10 @@ async fn supervise(shared: Arc<Shared>, role: Role, slot: Option<usize>) {
         };
         match bound {
             Ok(session) => {
-                backoff.reset();
                 bind_changed(&shared, true).await;
+                let bound_at = tokio::time::Instant::now();
                 let ended = session.run().await;
+                backoff.session_ended(bound_at.elapsed());
                 bind_changed(&shared, false).await;
                 match ended {
                     Ok(()) => info!(connector = %config.name, "unbound"),
