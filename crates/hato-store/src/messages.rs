@@ -320,16 +320,22 @@ pub(crate) async fn insert_rows(conn: &mut AnyConnection, messages: &[&NewMessag
             query = bind_new_message(query, m);
         }
         query.execute(&mut *conn).await?;
-        let sql = format!(
-            "INSERT INTO jobs ({JOB_COLUMNS}) VALUES {}",
-            values_rows(chunk.len(), JOB_COLUMN_COUNT)
-        );
-        let mut query = sqlx::query(statement(conn, sql));
-        for m in chunk {
-            query = bind_job(query, m);
-        }
-        query.execute(&mut *conn).await?;
+        insert_jobs(conn, chunk).await?;
     }
+    Ok(())
+}
+
+/// The dispatch jobs of `messages`, at most one statement's worth.
+async fn insert_jobs(conn: &mut AnyConnection, messages: &[&NewMessage]) -> Result<()> {
+    let sql = format!(
+        "INSERT INTO jobs ({JOB_COLUMNS}) VALUES {}",
+        values_rows(messages.len(), JOB_COLUMN_COUNT)
+    );
+    let mut query = sqlx::query(statement(conn, sql));
+    for m in messages {
+        query = bind_job(query, m);
+    }
+    query.execute(&mut *conn).await?;
     Ok(())
 }
 
@@ -399,13 +405,7 @@ pub(crate) async fn insert_one_idempotent(
         .await?
         .rows_affected();
     if inserted == 1 {
-        let sql = format!(
-            "INSERT INTO jobs ({JOB_COLUMNS}) VALUES {}",
-            values_rows(1, JOB_COLUMN_COUNT)
-        );
-        bind_job(sqlx::query(statement(conn, sql)), message)
-            .execute(&mut *conn)
-            .await?;
+        insert_jobs(conn, &[message]).await?;
         return Ok(InsertOutcome::Inserted);
     }
     let row = sqlx::query(

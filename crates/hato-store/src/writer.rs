@@ -2,11 +2,12 @@
 //!
 //! A transaction is a conversation of several statements with the database connection's
 //! own thread (sqlx runs each SQLite connection on a thread of its own). Driven from the
-//! shared tokio workers, each answer waited in their run queue behind hundreds of HTTP
-//! requests, and the single SQLite writer sat idle between statements: at 2,500 msg/s it was
-//! busy a third of the time while a group commit took ~20 ms. A small runtime on a thread of
-//! its own picks every answer up at once. Callers hand it whole transactions and await the
-//! result; a caller that gives up does not cut a transaction short.
+//! shared tokio workers, each answer could wait in their run queue behind HTTP requests while
+//! the single SQLite writer sat idle between statements (at 2,500 msg/s its thread was busy a
+//! third of the time while a group commit took ~10 ms). A small runtime on a thread of its own
+//! picks the answers up without competing with HTTP work (measured: +15% single-message
+//! throughput). Callers hand it whole transactions and await the result; a caller that gives
+//! up does not cut a transaction short.
 
 use std::future::Future;
 
