@@ -14,8 +14,10 @@
 //!
 //! A `deliver_sm` (receipt or MO) goes to a bound receiver or transceiver of the same
 //! `system_id` (the submitting session when it can receive); when none is bound, or its
-//! session closes before answering, it is held and sent when one binds. A `deliver_sm`
-//! answered with an error is sent again after [`SimulatorConfig::redeliver_after`], if set.
+//! session closes before answering, it is held and sent when one binds. Like a real SMSC,
+//! a session gets at most [`SimulatorConfig::deliver_window`] unanswered `deliver_sm`s; the
+//! rest wait, in order, for answers (a burst of 100,000 MO is sent as fast as the ESME
+//! answers, not all at once). A `deliver_sm` answered with an error is sent again after [`SimulatorConfig::redeliver_after`], if set.
 //! Receipts ([`SimulatorConfig::receipts_as`]) and MO messages ([`MoMessage::send_as`]) can
 //! be sent as `data_sm` instead, as some SMSCs do: text in `message_payload`, receipt facts
 //! in TLVs; everything said here of `deliver_sm` holds for them too.
@@ -99,6 +101,8 @@ pub struct SimulatorConfig {
     /// How long parts of a submitted multipart message wait for the rest in
     /// [`Simulator::received_messages`].
     pub reassembly_timeout: Duration,
+    /// Most `deliver_sm`/`data_sm` a session has sent and not yet had answered (at least 1).
+    pub deliver_window: usize,
 }
 
 impl Default for SimulatorConfig {
@@ -120,6 +124,7 @@ impl Default for SimulatorConfig {
             redeliver_after: None,
             receipts_as: DeliveryPdu::DeliverSm,
             reassembly_timeout: Duration::from_secs(60),
+            deliver_window: 1_000,
         }
     }
 }
@@ -453,6 +458,8 @@ struct SessionEntry {
     writer: mpsc::UnboundedSender<Out>,
     next_sequence: Arc<AtomicU32>,
     kill: CancellationToken,
+    /// Deliveries sent on this session and not answered yet.
+    unanswered: usize,
 }
 
 /// A `deliver_sm` with what it is, kept until answered.
@@ -761,23 +768,68 @@ impl Shared {
         taken
     }
 
-    /// Sends a `deliver_sm` to a receiving session (preferably `preferred`), or holds it.
+    /// Sends a `deliver_sm` to a receiving session (preferably `preferred`), or holds it
+    /// behind those already waiting. Locks are taken in the order held, sessions, pending.
     fn dispatch(&self, deliverable: Deliverable, preferred: Option<u64>) {
-        let sessions = lock(&self.sessions);
+        let mut held = lock(&self.held);
+        if held.is_empty() {
+            if let Some(deliverable) = self.try_send(deliverable, preferred) {
+                debug!("no receiver bound with room in its window: holding a deliver_sm");
+                held.push_back(deliverable);
+            }
+            return;
+        }
+        held.push_back(deliverable);
+        drop(held);
+        self.send_held();
+    }
+
+    /// Sends held deliveries, oldest first, while some session has room. One that no bound
+    /// session may take (another `system_id`) stays, without holding back the others.
+    fn send_held(&self) {
+        let mut held = lock(&self.held);
+        let mut kept = VecDeque::new();
+        while let Some(next) = held.pop_front() {
+            if let Some(next) = self.try_send(next, None) {
+                kept.push_back(next);
+                if !self.any_room() {
+                    break;
+                }
+            }
+        }
+        kept.append(&mut held);
+        *held = kept;
+    }
+
+    /// Whether a bound receiver has room in its window.
+    fn any_room(&self) -> bool {
+        let window = self.config.deliver_window.max(1);
+        lock(&self.sessions)
+            .values()
+            .any(|s| s.role.receives() && s.unanswered < window)
+    }
+
+    /// Sends to a session that may receive it and has room in its window (preferably
+    /// `preferred`); gives the delivery back when there is none (an `Option`, not a `Result`:
+    /// nothing went wrong, and a delivery is too large for an error variant).
+    fn try_send(&self, deliverable: Deliverable, preferred: Option<u64>) -> Option<Deliverable> {
+        let window = self.config.deliver_window.max(1);
+        let mut sessions = lock(&self.sessions);
         let accepts = |s: &SessionEntry| {
             s.role.receives()
+                && s.unanswered < window
                 && deliverable
                     .system_id
                     .as_deref()
                     .is_none_or(|id| id == s.system_id)
         };
         let target = preferred
-            .and_then(|id| sessions.get(&id).filter(|s| accepts(s)).map(|s| (id, s)))
+            .filter(|id| sessions.get(id).is_some_and(accepts))
             .or_else(|| {
-                let candidates: Vec<(u64, &SessionEntry)> = sessions
+                let candidates: Vec<u64> = sessions
                     .iter()
                     .filter(|(_, s)| accepts(s))
-                    .map(|(id, s)| (*id, s))
+                    .map(|(id, _)| *id)
                     .collect();
                 if candidates.is_empty() {
                     return None;
@@ -785,12 +837,11 @@ impl Shared {
                 let pick = self.round_robin.fetch_add(1, Ordering::Relaxed) % candidates.len();
                 Some(candidates[pick])
             });
-        let Some((session_id, session)) = target else {
-            drop(sessions);
-            debug!("no receiver bound: holding a deliver_sm");
-            lock(&self.held).push_back(deliverable);
-            return;
+        let Some(session) = target.and_then(|id| sessions.get_mut(&id).map(|s| (id, s))) else {
+            return Some(deliverable);
         };
+        let (session_id, session) = session;
+        session.unanswered += 1;
         let sequence = session.next_sequence.fetch_add(1, Ordering::Relaxed);
         let command = Command::new(CommandStatus::EsmeRok, sequence, deliverable.pdu.clone());
         match &deliverable.kind {
@@ -802,6 +853,7 @@ impl Shared {
         session.counters.delivers.fetch_add(1, Ordering::Relaxed);
         lock(&self.pending).insert((session_id, sequence), deliverable);
         let _ = session.writer.send(Out::Pdu(command));
+        None
     }
 
     /// Records the answer (`response_id`, `status`) to a `deliver_sm` or `data_sm`, and
@@ -810,6 +862,9 @@ impl Shared {
         let Some(deliverable) = lock(&self.pending).remove(&(session_id, sequence)) else {
             return;
         };
+        if let Some(session) = lock(&self.sessions).get_mut(&session_id) {
+            session.unanswered = session.unanswered.saturating_sub(1);
+        }
         let counter = if status == 0 {
             &self.counters.deliver_ok
         } else {
@@ -840,6 +895,7 @@ impl Shared {
                 }
             });
         }
+        self.send_held();
     }
 
     /// A session ended: its unanswered `deliver_sm`s wait for the next receiver.
@@ -851,20 +907,14 @@ impl Shared {
             .filter(|(s, _)| *s == session_id)
             .copied()
             .collect();
-        let mut held = lock(&self.held);
-        for key in orphaned {
-            if let Some(deliverable) = pending.remove(&key) {
-                held.push_back(deliverable);
-            }
-        }
-    }
-
-    /// A receiver bound: send it what was held for it.
-    fn flush_held(&self) {
-        let held: Vec<Deliverable> = lock(&self.held).drain(..).collect();
-        for deliverable in held {
-            self.dispatch(deliverable, None);
-        }
+        let orphaned: Vec<Deliverable> = orphaned
+            .into_iter()
+            .filter_map(|key| pending.remove(&key))
+            .collect();
+        drop(pending);
+        lock(&self.held).extend(orphaned);
+        // Another bound receiver may take them now.
+        self.send_held();
     }
 
     /// The receipt `deliver_sm` for a submitted message.

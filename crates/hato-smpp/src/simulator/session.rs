@@ -241,10 +241,11 @@ impl Connection {
                 writer: self.writer.clone(),
                 next_sequence: Arc::clone(&self.next_sequence),
                 kill: self.kill.clone(),
+                unanswered: 0,
             },
         );
         if role.receives() {
-            shared.flush_held();
+            shared.send_held();
         }
     }
 

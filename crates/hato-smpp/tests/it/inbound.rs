@@ -159,3 +159,38 @@ async fn an_incomplete_set_times_out_with_a_temporary_error() {
     h.expect_no_message_event(Duration::from_millis(50)).await;
     h.stop().await;
 }
+
+#[tokio::test]
+async fn deliveries_wait_for_room_in_the_window() {
+    // Like a real SMSC, the simulator keeps at most `deliver_window` deliveries unanswered
+    // per session: a burst is sent as fast as the ESME answers, not all at once.
+    let config = SimulatorConfig {
+        deliver_window: 3,
+        ..SimulatorConfig::default()
+    };
+    let mut h = start(config, |c| c.binds = 1).await;
+    for i in 0..10 {
+        h.sim
+            .send_mo(MoMessage::new("+819011112222", "12345", format!("m{i}")))
+            .unwrap();
+    }
+    let mut acks = Vec::new();
+    for _ in 0..3 {
+        acks.push(h.inbound().await);
+    }
+    h.expect_no_message_event(Duration::from_millis(300)).await;
+    assert_eq!(h.sim.stats().mo_sent, 3, "the window is full");
+    let mut bodies: Vec<String> = acks.iter().map(|(m, _)| m.body.clone()).collect();
+    for (_, ack) in acks {
+        ack.send(true).unwrap();
+    }
+    for _ in 0..7 {
+        let (message, ack) = h.inbound().await;
+        bodies.push(message.body);
+        ack.send(true).unwrap();
+    }
+    eventually("all answered", || h.sim.stats().deliver_ok == 10).await;
+    let expected: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
+    assert_eq!(bodies, expected, "in order, none lost or repeated");
+    h.stop().await;
+}

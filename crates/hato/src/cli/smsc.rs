@@ -52,6 +52,9 @@ pub struct SmscArgs {
     /// HTTP control address: POST /mo, POST /faults, GET /stats (same bodies as /v1/simulator).
     #[arg(long)]
     pub control: Option<SocketAddr>,
+    /// Most deliver_sm (receipts, MO) a session has unanswered; the rest wait their turn.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub deliver_window: u32,
 }
 
 fn parse_duration(text: &str) -> Result<HumanDuration, String> {
@@ -82,6 +85,7 @@ pub async fn run(args: SmscArgs) -> anyhow::Result<()> {
             rejected: args.rejected,
         },
         record: false,
+        deliver_window: args.deliver_window as usize,
         ..SimulatorConfig::default()
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
