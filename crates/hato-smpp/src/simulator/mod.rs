@@ -17,7 +17,8 @@
 //! session closes before answering, it is held and sent when one binds. Like a real SMSC,
 //! a session gets at most [`SimulatorConfig::deliver_window`] unanswered `deliver_sm`s; the
 //! rest wait, in order, for answers (a burst of 100,000 MO is sent as fast as the ESME
-//! answers, not all at once). A `deliver_sm` answered with an error is sent again after [`SimulatorConfig::redeliver_after`], if set.
+//! answers, not all at once). A `deliver_sm` answered with an error is sent again after
+//! [`SimulatorConfig::redeliver_after`], if set.
 //! Receipts ([`SimulatorConfig::receipts_as`]) and MO messages ([`MoMessage::send_as`]) can
 //! be sent as `data_sm` instead, as some SMSCs do: text in `message_payload`, receipt facts
 //! in TLVs; everything said here of `deliver_sm` holds for them too.
@@ -837,10 +838,11 @@ impl Shared {
                 let pick = self.round_robin.fetch_add(1, Ordering::Relaxed) % candidates.len();
                 Some(candidates[pick])
             });
-        let Some(session) = target.and_then(|id| sessions.get_mut(&id).map(|s| (id, s))) else {
+        let Some((session_id, session)) =
+            target.and_then(|id| sessions.get_mut(&id).map(|s| (id, s)))
+        else {
             return Some(deliverable);
         };
-        let (session_id, session) = session;
         session.unanswered += 1;
         let sequence = session.next_sequence.fetch_add(1, Ordering::Relaxed);
         let command = Command::new(CommandStatus::EsmeRok, sequence, deliverable.pdu.clone());
