@@ -1,9 +1,11 @@
 //! Accounts (tenants) and their API keys. Keys are stored only as SHA-256 hashes.
 
 use hato_core::{AccountId, ApiKeyId};
-use sqlx::{Row, any::AnyRow};
 
-use crate::{Result, Store, StoreError};
+use crate::{
+    Result, Store, StoreError,
+    db::{self, Row},
+};
 
 /// A tenant and its webhook settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +43,7 @@ pub struct AuthenticatedKey {
 
 const ACCOUNT_COLUMNS: &str = "id, name, webhook_url, webhook_secret, previous_webhook_secret, previous_secret_expires_at, created_at, updated_at";
 
-fn account_from_row(row: &AnyRow) -> Result<Account> {
+fn account_from_row(row: &Row) -> Result<Account> {
     Ok(Account {
         id: AccountId::from_trusted(row.try_get("id")?),
         name: row.try_get("name")?,
@@ -54,7 +56,7 @@ fn account_from_row(row: &AnyRow) -> Result<Account> {
     })
 }
 
-fn key_from_row(row: &AnyRow) -> Result<ApiKeyRecord> {
+fn key_from_row(row: &Row) -> Result<ApiKeyRecord> {
     Ok(ApiKeyRecord {
         id: ApiKeyId::from_trusted(row.try_get("id")?),
         account_id: AccountId::from_trusted(row.try_get("account_id")?),
@@ -72,27 +74,30 @@ const KEY_SELECT: &str = "SELECT k.id, k.account_id, a.name AS account_name, k.n
 impl Store {
     /// The account called `name`, created (with `new_secret`) if it does not exist yet.
     pub async fn ensure_account(&self, name: &str, new_secret: &str, at: i64) -> Result<Account> {
-        sqlx::query(
-            "INSERT INTO accounts (id, name, webhook_secret, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
-             ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(AccountId::generate().as_str())
-        .bind(name)
-        .bind(new_secret)
-        .bind(at)
-        .execute(self.write())
-        .await?;
-        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(name)
-            .fetch_one(self.write())
+        let (name, new_secret) = (name.to_owned(), new_secret.to_owned());
+        self.on_writer(move |store| async move {
+            let mut tx = store.write().begin().await?;
+            db::query(
+                "INSERT INTO accounts (id, name, webhook_secret, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
+                 ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(AccountId::generate().as_str().to_owned())
+            .bind(name.as_str())
+            .bind(new_secret.as_str())
+            .bind(at)
+            .execute(&mut tx)
             .await?;
-        account_from_row(&row)
+            let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name = $1");
+            let row = db::query(sql).bind(name.as_str()).fetch_one(&mut tx).await?;
+            tx.commit().await?;
+            account_from_row(&row)
+        })
+        .await
     }
 
     pub async fn account(&self, id: &AccountId) -> Result<Option<Account>> {
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let row = db::query(sql)
             .bind(id.as_str())
             .fetch_optional(self.read())
             .await?;
@@ -106,16 +111,20 @@ impl Store {
         url: Option<&str>,
         at: i64,
     ) -> Result<Account> {
-        let sql = format!(
-            "UPDATE accounts SET webhook_url = $1, updated_at = $2 WHERE id = $3 RETURNING {ACCOUNT_COLUMNS}"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(url)
-            .bind(at)
-            .bind(id.as_str())
-            .fetch_one(self.write())
-            .await?;
-        account_from_row(&row)
+        let (id, url) = (id.clone(), url.map(str::to_owned));
+        self.on_writer(move |store| async move {
+            let sql = format!(
+                "UPDATE accounts SET webhook_url = $1, updated_at = $2 WHERE id = $3 RETURNING {ACCOUNT_COLUMNS}"
+            );
+            let row = db::query(sql)
+                .bind(url)
+                .bind(at)
+                .bind(id.as_str())
+                .fetch_one(store.write())
+                .await?;
+            account_from_row(&row)
+        })
+        .await
     }
 
     /// Replaces the webhook secret; the old one stays valid for signing until `previous_until`,
@@ -127,18 +136,22 @@ impl Store {
         previous_until: i64,
         at: i64,
     ) -> Result<Account> {
-        let sql = format!(
-            "UPDATE accounts SET previous_webhook_secret = webhook_secret, previous_secret_expires_at = $1, \
-               webhook_secret = $2, updated_at = $3 WHERE id = $4 RETURNING {ACCOUNT_COLUMNS}"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(previous_until)
-            .bind(new_secret)
-            .bind(at)
-            .bind(id.as_str())
-            .fetch_one(self.write())
-            .await?;
-        account_from_row(&row)
+        let (id, new_secret) = (id.clone(), new_secret.to_owned());
+        self.on_writer(move |store| async move {
+            let sql = format!(
+                "UPDATE accounts SET previous_webhook_secret = webhook_secret, previous_secret_expires_at = $1, \
+                   webhook_secret = $2, updated_at = $3 WHERE id = $4 RETURNING {ACCOUNT_COLUMNS}"
+            );
+            let row = db::query(sql)
+                .bind(previous_until)
+                .bind(new_secret)
+                .bind(at)
+                .bind(id.as_str())
+                .fetch_one(store.write())
+                .await?;
+            account_from_row(&row)
+        })
+        .await
     }
 
     pub async fn create_api_key(
@@ -150,29 +163,30 @@ impl Store {
         at: i64,
     ) -> Result<ApiKeyRecord> {
         let id = ApiKeyId::generate();
-        sqlx::query(
+        let insert = db::query(
             "INSERT INTO api_keys (id, account_id, name, key_hash, prefix, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
-        .bind(id.as_str())
-        .bind(account_id.as_str())
-        .bind(name)
-        .bind(key_hash)
-        .bind(prefix)
-        .bind(at)
-        .execute(self.write())
-        .await?;
-        let sql = format!("{KEY_SELECT} WHERE k.id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id.as_str())
-            .fetch_one(self.write())
-            .await?;
-        key_from_row(&row)
+        .bind(id.as_str().to_owned())
+        .bind(account_id.as_str().to_owned())
+        .bind(name.to_owned())
+        .bind(key_hash.to_owned())
+        .bind(prefix.to_owned())
+        .bind(at);
+        self.on_writer(move |store| async move {
+            let mut tx = store.write().begin().await?;
+            insert.execute(&mut tx).await?;
+            let sql = format!("{KEY_SELECT} WHERE k.id = $1");
+            let row = db::query(sql).bind(id.as_str()).fetch_one(&mut tx).await?;
+            tx.commit().await?;
+            key_from_row(&row)
+        })
+        .await
     }
 
     /// Every key, oldest first, optionally of one account (by name).
     pub async fn api_keys(&self, account_name: Option<&str>) -> Result<Vec<ApiKeyRecord>> {
         let sql = format!("{KEY_SELECT} WHERE ($1 IS NULL OR a.name = $1) ORDER BY k.id");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let rows = db::query(sql)
             .bind(account_name)
             .fetch_all(self.read())
             .await?;
@@ -185,34 +199,40 @@ impl Store {
         id_or_prefix: &str,
         at: i64,
     ) -> Result<Option<ApiKeyRecord>> {
-        let sql = format!("{KEY_SELECT} WHERE k.id = $1 OR k.prefix = $1");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id_or_prefix)
-            .fetch_all(self.write())
-            .await?;
-        let key = match rows.as_slice() {
-            [] => return Ok(None),
-            [row] => key_from_row(row)?,
-            _ => {
-                return Err(StoreError::Ambiguous(format!(
-                    "`{id_or_prefix}` matches several keys: use the key id"
-                )));
-            }
-        };
-        sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
-            .bind(at)
-            .bind(key.id.as_str())
-            .execute(self.write())
-            .await?;
-        Ok(Some(ApiKeyRecord {
-            revoked_at: key.revoked_at.or(Some(at)),
-            ..key
-        }))
+        let id_or_prefix = id_or_prefix.to_owned();
+        self.on_writer(move |store| async move {
+            let mut tx = store.write().begin().await?;
+            let sql = format!("{KEY_SELECT} WHERE k.id = $1 OR k.prefix = $1");
+            let rows = db::query(sql)
+                .bind(id_or_prefix.as_str())
+                .fetch_all(&mut tx)
+                .await?;
+            let key = match rows.as_slice() {
+                [] => return Ok(None),
+                [row] => key_from_row(row)?,
+                _ => {
+                    return Err(StoreError::Ambiguous(format!(
+                        "`{id_or_prefix}` matches several keys: use the key id"
+                    )));
+                }
+            };
+            db::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
+                .bind(at)
+                .bind(key.id.as_str())
+                .execute(&mut tx)
+                .await?;
+            tx.commit().await?;
+            Ok(Some(ApiKeyRecord {
+                revoked_at: key.revoked_at.or(Some(at)),
+                ..key
+            }))
+        })
+        .await
     }
 
     /// The live key with this hash, if any.
     pub async fn authenticate(&self, key_hash: &str) -> Result<Option<AuthenticatedKey>> {
-        let row = sqlx::query(
+        let row = db::query(
             "SELECT id, account_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
         )
         .bind(key_hash)

@@ -1,15 +1,16 @@
 //! Opening the pools, per-connection settings and migrations.
 
-use std::{sync::Arc, time::Duration};
+use std::{path::Path, str::FromStr, sync::Arc, time::Duration};
 
 use sqlx::{
     Executor,
     any::{AnyPoolOptions, install_default_drivers},
     migrate::Migrator,
+    sqlite::SqliteConnectOptions,
 };
 use tokio::sync::mpsc;
 
-use crate::{Inner, Result, Store, StoreError, group_commit, writer::Writer};
+use crate::{Inner, Result, Store, StoreError, db::WriteDb, group_commit, writer::Writer};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -98,10 +99,15 @@ impl Store {
                             })
                         })
                 };
+                let migrate = pool_options(1, setup(2_000)).connect(&url).await?;
+                SQLITE_MIGRATIONS.run(&migrate).await?;
+                migrate.close().await;
                 // One writer: SQLite serialises writers anyway, and a single connection
                 // turns lock contention into an orderly queue instead of SQLITE_BUSY.
-                let write = pool_options(1, setup(8_000)).connect(&url).await?;
-                SQLITE_MIGRATIONS.run(&write).await?;
+                let path = SqliteConnectOptions::from_str(&url)?
+                    .get_filename()
+                    .to_owned();
+                let write = open_sqlite_writer(&path, &setup(8_000))?;
                 let read = pool_options(options.max_connections.max(1), setup(2_000))
                     .connect(&url)
                     .await?;
@@ -114,12 +120,12 @@ impl Store {
                     .connect(url)
                     .await?;
                 POSTGRES_MIGRATIONS.run(&pool).await?;
-                (pool.clone(), pool)
+                (pool.clone(), WriteDb::Any(pool))
             }
         };
         let (inserts, receiver) = mpsc::channel(options.group_commit_max * 4);
         let writer = Writer::start().map_err(StoreError::Writer)?;
-        // The task holds only the pool, not the store, so it ends when the last store handle
+        // The task holds only the writer, not the store, so it ends when the last store handle
         // (and with it the sender) is dropped.
         writer.spawn(group_commit::run(
             write.clone(),
@@ -137,6 +143,15 @@ impl Store {
         };
         Ok(store)
     }
+}
+
+/// The SQLite write connection, with the same settings as the pools' and a statement cache
+/// large enough for the store's statements (multi-row statements come in a few sizes each).
+fn open_sqlite_writer(path: &Path, setup: &str) -> Result<WriteDb> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.execute_batch(setup)?;
+    conn.set_prepared_statement_cache_capacity(128);
+    Ok(WriteDb::Sqlite(Arc::new(tokio::sync::Mutex::new(conn))))
 }
 
 /// `sqlite://path` opens read-write but does not create the file; make creation the default.

@@ -4,14 +4,14 @@
 //! multi-row statements per batch, never a statement per message.
 
 use hato_core::{Message, MessageId, MessageStatus};
-use sqlx::AnyConnection;
 
 use crate::{
     Result, Store,
+    db::{self, Tx},
     jobs::{self, ClaimedJob, Queue},
     receipts::{apply_early_receipts, insert_parts},
     rows::{MESSAGE_COLUMNS, message_from_row},
-    sql::{placeholder_list, rows_per_statement, statement, values_rows},
+    sql::{placeholder_list, rows_per_statement, values_rows},
     transitions::{self, Change, Outbox},
 };
 
@@ -103,11 +103,11 @@ impl Store {
              WHERE status IN ('scheduled', 'queued', 'sending') AND id IN ({}) RETURNING {MESSAGE_COLUMNS}",
             placeholder_list(3, jobs.len())
         );
-        let mut query = sqlx::query(statement(&tx, sql)).bind(now).bind(now);
+        let mut query = db::query(sql).bind(now).bind(now);
         for job in &jobs {
             query = query.bind(job.ref_id.as_str());
         }
-        let rows = query.fetch_all(&mut *tx).await?;
+        let rows = query.fetch_all(&mut tx).await?;
         let mut messages: std::collections::HashMap<String, Message> = rows
             .iter()
             .map(|row| message_from_row(row).map(|m| (m.id.as_str().to_owned(), m)))
@@ -231,17 +231,14 @@ impl Store {
 
 /// Puts messages a carrier could not take now back in the queue at their `run_at`; a `Wait`
 /// (no carrier available) gives its attempt back.
-async fn requeue_jobs(
-    conn: &mut AnyConnection,
-    requeue: &[(i64, &MessageId, i64, bool)],
-) -> Result<()> {
+async fn requeue_jobs(conn: &mut Tx, requeue: &[(i64, &MessageId, i64, bool)]) -> Result<()> {
     const COLS: usize = 3;
     for chunk in requeue.chunks(rows_per_statement(COLS)) {
         let sql = format!(
             "UPDATE messages SET status = 'queued' WHERE status = 'sending' AND id IN ({})",
             placeholder_list(1, chunk.len())
         );
-        let mut query = sqlx::query(statement(conn, sql));
+        let mut query = db::query(sql);
         for (_, message_id, _, _) in chunk {
             query = query.bind(message_id.as_str());
         }
@@ -252,7 +249,7 @@ async fn requeue_jobs(
              FROM (VALUES {}) AS v WHERE jobs.id = v.column1",
             values_rows(chunk.len(), COLS)
         );
-        let mut query = sqlx::query(statement(conn, sql));
+        let mut query = db::query(sql);
         for (job_id, _, run_at, uncount) in chunk {
             query = query.bind(*job_id).bind(*run_at).bind(i64::from(*uncount));
         }

@@ -5,14 +5,12 @@
 //! grows with concurrency instead of being capped by sync latency. No insert is answered before
 //! its transaction committed.
 
-use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     Result, StoreError,
-    messages::{
-        InsertOutcome, NewMessage, insert_one_idempotent, insert_rows, insert_rows_committed,
-    },
+    db::WriteDb,
+    messages::{InsertOutcome, NewMessage, insert_one_idempotent, insert_rows},
 };
 
 pub(crate) struct InsertRequest {
@@ -22,13 +20,13 @@ pub(crate) struct InsertRequest {
 
 /// The group commit loop, run on the writer thread until every sender is gone.
 pub(crate) async fn run(
-    pool: AnyPool,
+    write: WriteDb,
     mut requests: mpsc::Receiver<InsertRequest>,
     max_batch: usize,
 ) {
     let mut batch = Vec::with_capacity(max_batch);
     while requests.recv_many(&mut batch, max_batch).await > 0 {
-        match write_batch(&pool, &batch).await {
+        match write_batch(&write, &batch).await {
             Ok(outcomes) => {
                 for (request, outcome) in batch.drain(..).zip(outcomes) {
                     let _ = request.reply.send(Ok(outcome));
@@ -46,19 +44,14 @@ pub(crate) async fn run(
     }
 }
 
-async fn write_batch(pool: &AnyPool, batch: &[InsertRequest]) -> Result<Vec<InsertOutcome>> {
+async fn write_batch(write: &WriteDb, batch: &[InsertRequest]) -> Result<Vec<InsertOutcome>> {
     // Messages without an idempotency key cannot conflict: insert them as multi-row statements.
     let plain: Vec<&NewMessage> = batch
         .iter()
         .filter(|r| r.message.idempotency_key.is_none())
         .map(|r| &r.message)
         .collect();
-    if plain.len() == batch.len() {
-        // The common case, in one command to the database on SQLite.
-        insert_rows_committed(pool, &plain).await?;
-        return Ok(vec![InsertOutcome::Inserted; batch.len()]);
-    }
-    let mut tx = pool.begin().await?;
+    let mut tx = write.begin().await?;
     insert_rows(&mut tx, &plain).await?;
     let mut outcomes = Vec::with_capacity(batch.len());
     for request in batch {

@@ -23,12 +23,12 @@ use hato_core::{
     AccountId, Message, MessageId, MessageKind, MessageStatus, PhoneNumber, Sender, text::analyze,
 };
 use sha2::{Digest, Sha256};
-use sqlx::{AnyConnection, Row};
 
 use crate::{
     Result, Store,
+    db::{self, Tx},
     rows::{MESSAGE_COLUMNS, message_from_row},
-    sql::{rows_per_statement, statement, values_rows},
+    sql::{rows_per_statement, values_rows},
     transitions::{self, Outbox},
 };
 
@@ -118,7 +118,7 @@ struct Prepared<'a> {
 }
 
 async fn insert_many(
-    conn: &mut AnyConnection,
+    conn: &mut Tx,
     outbox: &mut Outbox,
     messages: &[NewInbound],
     options: &InboundOptions,
@@ -198,10 +198,7 @@ async fn insert_many(
 
 /// Inserts the messages, skipping any whose key another writer stored meanwhile; returns the
 /// stored ones by id.
-async fn insert_rows(
-    conn: &mut AnyConnection,
-    new: &[&Prepared<'_>],
-) -> Result<HashMap<String, Message>> {
+async fn insert_rows(conn: &mut Tx, new: &[&Prepared<'_>]) -> Result<HashMap<String, Message>> {
     let mut stored = HashMap::with_capacity(new.len());
     for chunk in new.chunks(rows_per_statement(INBOUND_COLUMN_COUNT)) {
         let sql = format!(
@@ -210,7 +207,7 @@ async fn insert_rows(
              RETURNING {MESSAGE_COLUMNS}",
             values_rows(chunk.len(), INBOUND_COLUMN_COUNT)
         );
-        let mut query = sqlx::query(statement(conn, sql));
+        let mut query = db::query(sql);
         for p in chunk {
             let analysis = analyze(&p.inbound.body);
             let at = p.inbound.received_at;
@@ -240,14 +237,14 @@ async fn insert_rows(
 }
 
 /// The stored message of each key that has one.
-async fn existing(conn: &mut AnyConnection, keys: &[&str]) -> Result<HashMap<String, MessageId>> {
+async fn existing(conn: &mut Tx, keys: &[&str]) -> Result<HashMap<String, MessageId>> {
     let mut found: HashMap<String, MessageId> = HashMap::new();
     for chunk in keys.chunks(900) {
         let sql = format!(
             "SELECT id, inbound_key FROM messages WHERE inbound_key IN ({})",
             crate::sql::placeholder_list(1, chunk.len())
         );
-        let mut query = sqlx::query(statement(conn, sql));
+        let mut query = db::query(sql);
         for key in chunk {
             query = query.bind(*key);
         }

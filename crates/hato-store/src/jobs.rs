@@ -5,11 +5,10 @@
 //! with `FOR UPDATE SKIP LOCKED` so several nodes can share a queue; SQLite has one writer and
 //! needs no row locks.
 
-use sqlx::{AnyConnection, Row};
-
 use crate::{
     Backend, Result, Store,
-    sql::{placeholder_list, rows_per_statement, statement, values_rows_from},
+    db::{self, Tx},
+    sql::{placeholder_list, rows_per_statement, values_rows_from},
 };
 
 /// Which worker a job is for.
@@ -50,7 +49,7 @@ pub struct LaneDepth {
 }
 
 pub(crate) async fn claim(
-    conn: &mut AnyConnection,
+    conn: &mut Tx,
     backend: Backend,
     queue: Queue,
     now: i64,
@@ -67,7 +66,7 @@ pub(crate) async fn claim(
            ORDER BY lane, run_at, id LIMIT $4{lock}) \
          RETURNING id, ref_id, attempts"
     );
-    let rows = sqlx::query(statement(conn, sql))
+    let rows = db::query(sql)
         .bind(lease_until)
         .bind(queue.as_str())
         .bind(now)
@@ -91,7 +90,7 @@ pub(crate) async fn claim(
 
 /// Enqueues one job per `(ref_id, run_at)`, created at `run_at`, in multi-row statements.
 pub(crate) async fn enqueue_many(
-    conn: &mut AnyConnection,
+    conn: &mut Tx,
     queue: Queue,
     lane: i64,
     jobs: &[(&str, i64)],
@@ -104,9 +103,7 @@ pub(crate) async fn enqueue_many(
              ON CONFLICT (queue, ref_id) DO NOTHING",
             values_rows_from(3, chunk.len(), COLS)
         );
-        let mut query = sqlx::query(statement(conn, sql))
-            .bind(queue.as_str())
-            .bind(lane);
+        let mut query = db::query(sql).bind(queue.as_str()).bind(lane);
         for (ref_id, run_at) in chunk {
             query = query.bind(*ref_id).bind(*run_at);
         }
@@ -115,13 +112,13 @@ pub(crate) async fn enqueue_many(
     Ok(())
 }
 
-pub(crate) async fn delete(conn: &mut AnyConnection, ids: &[i64]) -> Result<()> {
+pub(crate) async fn delete(conn: &mut Tx, ids: &[i64]) -> Result<()> {
     for chunk in ids.chunks(500) {
         let sql = format!(
             "DELETE FROM jobs WHERE id IN ({})",
             placeholder_list(1, chunk.len())
         );
-        let mut query = sqlx::query(statement(conn, sql));
+        let mut query = db::query(sql);
         for id in chunk {
             query = query.bind(*id);
         }
@@ -130,8 +127,8 @@ pub(crate) async fn delete(conn: &mut AnyConnection, ids: &[i64]) -> Result<()> 
     Ok(())
 }
 
-pub(crate) async fn reschedule(conn: &mut AnyConnection, id: i64, run_at: i64) -> Result<()> {
-    sqlx::query("UPDATE jobs SET run_at = $1, lease_until = 0 WHERE id = $2")
+pub(crate) async fn reschedule(conn: &mut Tx, id: i64, run_at: i64) -> Result<()> {
+    db::query("UPDATE jobs SET run_at = $1, lease_until = 0 WHERE id = $2")
         .bind(run_at)
         .bind(id)
         .execute(&mut *conn)
@@ -143,10 +140,13 @@ impl Store {
     /// Releases every lease, so jobs held by a process that died are claimed again at once.
     /// Only valid while one node owns the queue (the single-node deployment).
     pub async fn release_all_leases(&self) -> Result<u64> {
-        let done = sqlx::query("UPDATE jobs SET lease_until = 0 WHERE lease_until > 0")
-            .execute(self.write())
-            .await?;
-        Ok(done.rows_affected())
+        self.on_writer(|store| async move {
+            let done = db::query("UPDATE jobs SET lease_until = 0 WHERE lease_until > 0")
+                .execute(store.write())
+                .await?;
+            Ok(done.rows_affected())
+        })
+        .await
     }
 
     /// Claims up to `limit` due jobs of `queue`, lanes in priority order.
@@ -157,16 +157,19 @@ impl Store {
         lease_until: i64,
         limit: usize,
     ) -> Result<Vec<ClaimedJob>> {
-        let mut tx = self.write().begin().await?;
-        let jobs = claim(&mut tx, self.backend(), queue, now, lease_until, limit).await?;
-        tx.commit().await?;
-        Ok(jobs)
+        self.on_writer(move |store| async move {
+            let mut tx = store.write().begin().await?;
+            let jobs = claim(&mut tx, store.backend(), queue, now, lease_until, limit).await?;
+            tx.commit().await?;
+            Ok(jobs)
+        })
+        .await
     }
 
     /// Jobs waiting per queue and lane: ready now, delayed (scheduled or backing off), and how
     /// long the oldest ready one has waited.
     pub async fn queue_depths(&self, now: i64) -> Result<Vec<LaneDepth>> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "SELECT queue, lane, \
                COUNT(CASE WHEN run_at <= $1 THEN 1 END) AS ready, \
                COUNT(CASE WHEN run_at > $1 THEN 1 END) AS delayed, \

@@ -1,16 +1,17 @@
 //! Hato's persistence: one store over SQLite (the embedded default) and PostgreSQL.
 //!
-//! This is the only crate that writes SQL. Queries go through `sqlx::Any` with `$n`
-//! placeholders so the same statement runs on both backends; where the backends differ (the
-//! queue claim) the statement is chosen per [`Backend`]. Times are unix milliseconds, ids and
-//! JSON are text.
+//! This is the only crate that writes SQL. Statements use `$n` placeholders so the same text
+//! runs on both backends ([`db`]); where the backends differ (the queue claim) the statement
+//! is chosen per [`Backend`]. Times are unix milliseconds, ids and JSON are text.
 //!
-//! SQLite allows one writer at a time, so writes go through a pool of one connection and
-//! single-message inserts are grouped into shared transactions by the [`group_commit`] task;
-//! reads use a separate pool. On PostgreSQL both pools are the same.
+//! SQLite allows one writer at a time, so every write goes through one connection the store
+//! owns, driven from the writer thread ([`writer`]), and single-message inserts are grouped
+//! into shared transactions by the [`group_commit`] task; reads use a pool of sqlx
+//! connections. On PostgreSQL, reads and writes share one sqlx pool.
 
 mod accounts;
 mod connect;
+mod db;
 mod dispatch;
 mod error;
 mod group_commit;
@@ -33,13 +34,14 @@ pub use dispatch::{DispatchJob, SubmitResult};
 pub use error::StoreError;
 pub use inbound::{InboundOptions, InboundOutcome, NewInbound};
 pub use jobs::{ClaimedJob, LaneDepth, Queue};
-pub use messages::{BatchInsert, InsertOutcome, MessageFilter, NewMessage};
+pub use messages::{BatchInsert, BatchRecord, InsertOutcome, MessageFilter, NewMessage};
 pub use receipts::{ReceiptOutcome, ReceiptUpdate};
 pub use unmatched::{UnmatchedFilter, UnmatchedReceipt};
 pub use webhooks::{NewAttempt, WebhookAttempt, WebhookAttemptOutcome, WebhookDelivery};
 
 use std::sync::Arc;
 
+use db::WriteDb;
 use sqlx::AnyPool;
 use tokio::sync::mpsc;
 
@@ -54,7 +56,7 @@ pub struct Store {
 struct Inner {
     backend: Backend,
     read: AnyPool,
-    write: AnyPool,
+    write: WriteDb,
     inserts: mpsc::Sender<group_commit::InsertRequest>,
     writer: writer::Writer,
 }
@@ -68,17 +70,17 @@ impl Store {
         &self.inner.read
     }
 
-    fn write(&self) -> &AnyPool {
+    fn write(&self) -> &WriteDb {
         &self.inner.write
     }
 
     /// Whether the database answers a trivial query (for `/readyz`).
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(self.read()).await?;
+        db::query("SELECT 1").execute(self.read()).await?;
         Ok(())
     }
 
-    /// Closes both pools after in-flight statements finish.
+    /// Closes the writer and the read pool after in-flight statements finish.
     pub async fn close(&self) {
         self.inner.write.close().await;
         self.inner.read.close().await;

@@ -1,15 +1,15 @@
 //! Messages: accepting, reading, cancelling, and the dispatcher's and receipt handler's writes.
 
 use hato_core::{AccountId, Message, MessageId, MessageKind, MessageStatus};
-use sqlx::{AnyConnection, AnyPool, Row};
 use tokio::sync::oneshot;
 
 use crate::{
     Result, Store, StoreError,
+    db::{self, Query, Tx},
     group_commit::InsertRequest,
     jobs::Queue,
     rows::{MESSAGE_COLUMNS, message_from_row},
-    sql::{rows_per_statement, statement, values_rows, values_rows_from},
+    sql::{rows_per_statement, values_rows},
     transitions::{self, Change, Outbox},
 };
 
@@ -66,6 +66,17 @@ pub enum BatchInsert {
     },
 }
 
+/// The idempotency record of a batch request: its key, the hash of the request and the
+/// response given, stored in the batch's transaction.
+#[derive(Debug, Clone)]
+pub struct BatchRecord {
+    pub account_id: AccountId,
+    pub key: String,
+    pub request_hash: String,
+    pub response_status: u16,
+    pub response_body: String,
+}
+
 /// Filters for listing messages; all optional.
 #[derive(Debug, Clone, Default)]
 pub struct MessageFilter {
@@ -96,47 +107,52 @@ impl Store {
 
     /// Stores many accepted messages in one transaction, with the batch request's idempotency
     /// record when given (so a replay never stores the batch twice).
-    ///
-    /// Not on the writer thread: binding a thousand messages is CPU work better done on the
-    /// HTTP workers beside it (measured: batches accepted 20% slower when the writer thread
-    /// did it).
     pub async fn insert_batch(
         &self,
-        messages: &[NewMessage],
-        idempotency: Option<(&AccountId, &str, &str, u16, &str)>,
+        messages: Vec<NewMessage>,
+        record: Option<BatchRecord>,
     ) -> Result<BatchInsert> {
-        let mut tx = self.write().begin().await?;
-        if let Some((account, key, hash, status, body)) = idempotency {
-            let inserted = sqlx::query(
-                "INSERT INTO idempotency_keys (account_id, idempotency_key, request_hash, response_status, response_body, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id, idempotency_key) DO NOTHING",
-            )
-            .bind(account.as_str())
-            .bind(key)
-            .bind(hash)
-            .bind(i64::from(status))
-            .bind(body)
-            .bind(messages.first().map_or(0, |m| m.created_at))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if inserted == 0 {
-                tx.rollback().await?;
-                return self.batch_replay(account, key).await;
-            }
+        // The record of an earlier request with the same key, if there is one.
+        let used = self
+            .on_writer(move |store| async move {
+                let mut tx = store.write().begin().await?;
+                if let Some(record) = record {
+                    let inserted = db::query(
+                        "INSERT INTO idempotency_keys (account_id, idempotency_key, request_hash, response_status, response_body, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id, idempotency_key) DO NOTHING",
+                    )
+                    .bind(record.account_id.as_str())
+                    .bind(record.key.as_str())
+                    .bind(record.request_hash.as_str())
+                    .bind(i64::from(record.response_status))
+                    .bind(record.response_body.as_str())
+                    .bind(messages.first().map_or(0, |m| m.created_at))
+                    .execute(&mut tx)
+                    .await?
+                    .rows_affected();
+                    if inserted == 0 {
+                        tx.rollback().await?;
+                        return Ok(Some(record));
+                    }
+                }
+                insert_rows(&mut tx, &messages.iter().collect::<Vec<_>>()).await?;
+                tx.commit().await?;
+                Ok(None)
+            })
+            .await?;
+        match used {
+            None => Ok(BatchInsert::Inserted),
+            Some(record) => self.batch_replay(&record.account_id, &record.key).await,
         }
-        insert_rows(&mut tx, &messages.iter().collect::<Vec<_>>()).await?;
-        tx.commit().await?;
-        Ok(BatchInsert::Inserted)
     }
 
     async fn batch_replay(&self, account: &AccountId, key: &str) -> Result<BatchInsert> {
-        let row = sqlx::query(
+        let row = db::query(
             "SELECT request_hash, response_status, response_body FROM idempotency_keys WHERE account_id = $1 AND idempotency_key = $2",
         )
         .bind(account.as_str())
         .bind(key)
-        .fetch_one(self.write())
+        .fetch_one(self.read())
         .await?;
         Ok(BatchInsert::Replay {
             request_hash: row.try_get("request_hash")?,
@@ -152,7 +168,7 @@ impl Store {
         account: &AccountId,
         key: &str,
     ) -> Result<Option<BatchInsert>> {
-        let exists = sqlx::query(
+        let exists = db::query(
             "SELECT 1 FROM idempotency_keys WHERE account_id = $1 AND idempotency_key = $2",
         )
         .bind(account.as_str())
@@ -171,7 +187,7 @@ impl Store {
         account: &AccountId,
         key: &str,
     ) -> Result<Option<(MessageId, Option<String>)>> {
-        let row = sqlx::query(
+        let row = db::query(
             "SELECT id, request_hash FROM messages WHERE account_id = $1 AND idempotency_key = $2",
         )
         .bind(account.as_str())
@@ -191,7 +207,7 @@ impl Store {
     pub async fn message(&self, account: &AccountId, id: &MessageId) -> Result<Option<Message>> {
         let sql =
             format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1 AND account_id = $2");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let row = db::query(sql)
             .bind(id.as_str())
             .bind(account.as_str())
             .fetch_optional(self.read())
@@ -248,7 +264,7 @@ impl Store {
             " ORDER BY id DESC LIMIT {}",
             filter.limit.clamp(1, 1000)
         ));
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = db::query(sql);
         for text in texts {
             query = query.bind(text);
         }
@@ -267,11 +283,32 @@ impl Store {
         id: &MessageId,
         at: i64,
     ) -> Result<Option<(Message, bool)>> {
+        let (owner, message_id) = (account.clone(), id.clone());
+        let cancelled = self
+            .on_writer(move |store| async move { store.cancel_now(&owner, &message_id, at).await })
+            .await?;
+        let Some(cancelled) = cancelled else {
+            return Ok(None);
+        };
+        let message = self
+            .message(account, id)
+            .await?
+            .ok_or_else(|| StoreError::corrupt("cancelled message vanished"))?;
+        Ok(Some((message, cancelled)))
+    }
+
+    /// Whether the message was cancelled; None when it does not exist for this account.
+    async fn cancel_now(
+        &self,
+        account: &AccountId,
+        id: &MessageId,
+        at: i64,
+    ) -> Result<Option<bool>> {
         let mut tx = self.write().begin().await?;
-        let owned = sqlx::query("SELECT 1 FROM messages WHERE id = $1 AND account_id = $2")
+        let owned = db::query("SELECT 1 FROM messages WHERE id = $1 AND account_id = $2")
             .bind(id.as_str())
             .bind(account.as_str())
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx)
             .await?;
         if owned.is_none() {
             return Ok(None);
@@ -292,30 +329,25 @@ impl Store {
             transitions::advance_from(&mut tx, &mut Outbox::default(), change, &cancellable)
                 .await?;
         if changed.is_some() {
-            sqlx::query("DELETE FROM jobs WHERE queue = $1 AND ref_id = $2")
+            db::query("DELETE FROM jobs WHERE queue = $1 AND ref_id = $2")
                 .bind(Queue::Dispatch.as_str())
                 .bind(id.as_str())
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
         }
-        let cancelled = changed.is_some();
         tx.commit().await?;
-        let message = self
-            .message(account, id)
-            .await?
-            .ok_or_else(|| StoreError::corrupt("cancelled message vanished"))?;
-        Ok(Some((message, cancelled)))
+        Ok(Some(changed.is_some()))
     }
 }
 
 /// Inserts accepted messages and their dispatch jobs, in the caller's transaction.
-pub(crate) async fn insert_rows(conn: &mut AnyConnection, messages: &[&NewMessage]) -> Result<()> {
+pub(crate) async fn insert_rows(conn: &mut Tx, messages: &[&NewMessage]) -> Result<()> {
     for chunk in messages.chunks(rows_per_statement(NEW_MESSAGE_COLUMN_COUNT)) {
         let sql = format!(
             "INSERT INTO messages ({NEW_MESSAGE_COLUMNS}) VALUES {}",
             values_rows(chunk.len(), NEW_MESSAGE_COLUMN_COUNT)
         );
-        let mut query = sqlx::query(statement(conn, sql));
+        let mut query = db::query(sql);
         for m in chunk {
             query = bind_new_message(query, m);
         }
@@ -326,12 +358,12 @@ pub(crate) async fn insert_rows(conn: &mut AnyConnection, messages: &[&NewMessag
 }
 
 /// The dispatch jobs of `messages`, at most one statement's worth.
-async fn insert_jobs(conn: &mut AnyConnection, messages: &[&NewMessage]) -> Result<()> {
+async fn insert_jobs(conn: &mut Tx, messages: &[&NewMessage]) -> Result<()> {
     let sql = format!(
         "INSERT INTO jobs ({JOB_COLUMNS}) VALUES {}",
         values_rows(messages.len(), JOB_COLUMN_COUNT)
     );
-    let mut query = sqlx::query(statement(conn, sql));
+    let mut query = db::query(sql);
     for m in messages {
         query = bind_job(query, m);
     }
@@ -339,60 +371,8 @@ async fn insert_jobs(conn: &mut AnyConnection, messages: &[&NewMessage]) -> Resu
     Ok(())
 }
 
-/// Like [`insert_rows`], as a transaction of its own.
-pub(crate) async fn insert_rows_committed(pool: &AnyPool, messages: &[&NewMessage]) -> Result<()> {
-    let mut conn = pool.acquire().await?;
-    if is_sqlite(&conn) && messages.len() <= rows_per_statement(NEW_MESSAGE_COLUMN_COUNT) {
-        return insert_script(&mut conn, messages).await;
-    }
-    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-    insert_rows(&mut tx, messages).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// SQLite: a group commit of at most one statement's worth of messages, `BEGIN IMMEDIATE`,
-/// both inserts and `COMMIT` sent as one multi-statement command. sqlx runs each SQLite
-/// connection on a thread of its own and every command is a hand-off to it and back, so the
-/// four commands of the usual form cost more in hand-offs than the inserts themselves.
-/// (PostgreSQL cannot prepare several statements as one.) Only for small groups: sqlx keeps
-/// every prepared statement of a cached command, and a script for thousands of messages held
-/// hundreds of them (+30 MiB of RSS measured with a million-message backlog).
-async fn insert_script(conn: &mut AnyConnection, messages: &[&NewMessage]) -> Result<()> {
-    if messages.is_empty() {
-        return Ok(());
-    }
-    let jobs_from = 1 + messages.len() * NEW_MESSAGE_COLUMN_COUNT;
-    let sql = format!(
-        "BEGIN IMMEDIATE;\
-         INSERT INTO messages ({NEW_MESSAGE_COLUMNS}) VALUES {};\
-         INSERT INTO jobs ({JOB_COLUMNS}) VALUES {};\
-         COMMIT;",
-        values_rows(messages.len(), NEW_MESSAGE_COLUMN_COUNT),
-        values_rows_from(jobs_from, messages.len(), JOB_COLUMN_COUNT),
-    );
-    let mut query = sqlx::query(statement(conn, sql));
-    for m in messages {
-        query = bind_new_message(query, m);
-    }
-    for m in messages {
-        query = bind_job(query, m);
-    }
-    if let Err(error) = query.execute(&mut *conn).await {
-        // The command stopped at the failing statement, inside the transaction it opened.
-        // Fails harmlessly when BEGIN itself was the statement that failed.
-        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
-        return Err(error.into());
-    }
-    Ok(())
-}
-
-fn is_sqlite(conn: &AnyConnection) -> bool {
-    conn.backend_name() == "SQLite"
-}
-
 pub(crate) async fn insert_one_idempotent(
-    conn: &mut AnyConnection,
+    conn: &mut Tx,
     message: &NewMessage,
 ) -> Result<InsertOutcome> {
     let sql = format!(
@@ -400,7 +380,7 @@ pub(crate) async fn insert_one_idempotent(
          ON CONFLICT (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING",
         values_rows(1, NEW_MESSAGE_COLUMN_COUNT)
     );
-    let inserted = bind_new_message(sqlx::query(statement(conn, sql)), message)
+    let inserted = bind_new_message(db::query(sql), message)
         .execute(&mut *conn)
         .await?
         .rows_affected();
@@ -408,7 +388,7 @@ pub(crate) async fn insert_one_idempotent(
         insert_jobs(conn, &[message]).await?;
         return Ok(InsertOutcome::Inserted);
     }
-    let row = sqlx::query(
+    let row = db::query(
         "SELECT id, request_hash FROM messages WHERE account_id = $1 AND idempotency_key = $2",
     )
     .bind(message.account_id.as_str())
@@ -421,9 +401,7 @@ pub(crate) async fn insert_one_idempotent(
     })
 }
 
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
-
-fn bind_new_message<'q>(query: AnyQuery<'q>, m: &NewMessage) -> AnyQuery<'q> {
+fn bind_new_message<'q>(query: Query<'q>, m: &NewMessage) -> Query<'q> {
     let scheduled_at = (m.status == MessageStatus::Scheduled).then_some(m.created_at);
     let queued_at = (m.status == MessageStatus::Queued).then_some(m.created_at);
     query
@@ -453,7 +431,7 @@ fn bind_new_message<'q>(query: AnyQuery<'q>, m: &NewMessage) -> AnyQuery<'q> {
 const JOB_COLUMNS: &str = "queue, lane, run_at, ref_id, created_at";
 const JOB_COLUMN_COUNT: usize = 5;
 
-fn bind_job<'q>(query: AnyQuery<'q>, m: &NewMessage) -> AnyQuery<'q> {
+fn bind_job<'q>(query: Query<'q>, m: &NewMessage) -> Query<'q> {
     query
         .bind(Queue::Dispatch.as_str())
         .bind(m.kind.lane())

@@ -9,11 +9,11 @@
 use std::collections::{HashMap, HashSet};
 
 use hato_core::{MessageId, MessageStatus};
-use sqlx::{AnyConnection, Row};
 
 use crate::{
     Result, Store, StoreError,
-    sql::{placeholder_list, rows_per_statement, statement, values_rows},
+    db::{self, Tx},
+    sql::{placeholder_list, rows_per_statement, values_rows},
     transitions::{self, Change, Outbox},
 };
 
@@ -78,13 +78,13 @@ impl Store {
 
     async fn reconcile_unmatched_now(&self, limit: usize) -> Result<usize> {
         let mut tx = self.write().begin().await?;
-        let rows = sqlx::query(
+        let rows = db::query(
             "SELECT DISTINCT u.connector, u.carrier_message_id FROM unmatched_receipts u \
              JOIN message_parts p ON p.connector = u.connector AND p.carrier_message_id = u.carrier_message_id \
              LIMIT $1",
         )
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await?;
         let mut by_connector: HashMap<String, Vec<String>> = HashMap::new();
         for row in &rows {
@@ -104,19 +104,19 @@ impl Store {
 
     /// Receipts still waiting for a part to match.
     pub async fn unmatched_receipt_count(&self) -> Result<i64> {
-        let row = sqlx::query(
+        let row = db::query(
             "SELECT COUNT(DISTINCT connector || ' ' || COALESCE(receipt_key, carrier_message_id)) AS n FROM unmatched_receipts",
         )
             .fetch_one(self.read())
             .await?;
-        Ok(row.try_get("n")?)
+        row.try_get("n")
     }
 }
 
 /// Records the carrier id of every part of sent messages: `(message, connector, carrier ids
 /// in part order, at)`. A retried submit may have stored parts already: the newest ids win.
 pub(crate) async fn insert_parts(
-    conn: &mut AnyConnection,
+    conn: &mut Tx,
     sent: &[(&MessageId, &str, &[String], i64)],
 ) -> Result<()> {
     // One row per (message, part): an upsert may not touch a row twice in one statement.
@@ -149,7 +149,7 @@ pub(crate) async fn insert_parts(
                carrier_message_id = excluded.carrier_message_id, status = 'sent', updated_at = excluded.updated_at",
             values_rows(chunk.len(), COLS)
         );
-        let mut query = sqlx::query(statement(conn, sql));
+        let mut query = db::query(sql);
         for (message_id, part, connector, carrier_id, at) in chunk {
             query = query
                 .bind(*message_id)
@@ -165,7 +165,7 @@ pub(crate) async fn insert_parts(
 
 /// Receipts that arrived before the submit response carrying their id: apply them now.
 pub(crate) async fn apply_early_receipts(
-    conn: &mut AnyConnection,
+    conn: &mut Tx,
     outbox: &mut Outbox,
     connector: &str,
     carrier_ids: &[&str],
@@ -178,7 +178,7 @@ pub(crate) async fn apply_early_receipts(
              RETURNING carrier_message_id, receipt_key, status, error_code, received_at",
             placeholder_list(2, chunk.len())
         );
-        let mut query = sqlx::query(statement(conn, sql)).bind(connector);
+        let mut query = db::query(sql).bind(connector);
         for id in chunk {
             query = query.bind(*id);
         }
@@ -211,7 +211,7 @@ pub(crate) async fn apply_early_receipts(
             "DELETE FROM unmatched_receipts WHERE connector = $1 AND receipt_key IN ({})",
             placeholder_list(2, chunk.len())
         );
-        let mut query = sqlx::query(statement(conn, sql)).bind(connector);
+        let mut query = db::query(sql).bind(connector);
         for key in chunk {
             query = query.bind(key.as_str());
         }
@@ -243,7 +243,7 @@ struct PartUpdate<'a> {
 }
 
 async fn apply_batch(
-    conn: &mut AnyConnection,
+    conn: &mut Tx,
     outbox: &mut Outbox,
     receipts: &[ReceiptUpdate],
 ) -> Result<Vec<ReceiptOutcome>> {
@@ -324,7 +324,7 @@ async fn apply_batch(
 
 /// Every part any of the receipts may name, and an index by `(connector, carrier id)`.
 async fn load_parts<'r>(
-    conn: &mut AnyConnection,
+    conn: &mut Tx,
     receipts: &'r [ReceiptUpdate],
 ) -> Result<(Vec<Part>, HashMap<(&'r str, &'r str), Vec<usize>>)> {
     let mut ids_by_connector: Vec<(&str, Vec<&str>)> = Vec::new();
@@ -354,7 +354,7 @@ async fn load_parts<'r>(
                  WHERE connector = $1 AND carrier_message_id IN ({})",
                 placeholder_list(2, chunk.len())
             );
-            let mut query = sqlx::query(statement(conn, sql)).bind(connector);
+            let mut query = db::query(sql).bind(connector);
             for id in chunk {
                 query = query.bind(*id);
             }
@@ -376,7 +376,7 @@ async fn load_parts<'r>(
     Ok((parts, index))
 }
 
-async fn write_part_updates(conn: &mut AnyConnection, updates: &[PartUpdate<'_>]) -> Result<()> {
+async fn write_part_updates(conn: &mut Tx, updates: &[PartUpdate<'_>]) -> Result<()> {
     const COLS: usize = 5;
     for chunk in updates.chunks(rows_per_statement(COLS)) {
         let sql = format!(
@@ -386,7 +386,7 @@ async fn write_part_updates(conn: &mut AnyConnection, updates: &[PartUpdate<'_>]
                AND message_parts.status = 'sent'",
             values_rows(chunk.len(), COLS)
         );
-        let mut query = sqlx::query(statement(conn, sql));
+        let mut query = db::query(sql);
         for update in chunk {
             query = query
                 .bind(update.message_id)
@@ -403,7 +403,7 @@ async fn write_part_updates(conn: &mut AnyConnection, updates: &[PartUpdate<'_>]
 /// The status each touched message's parts now add up to, as changes to apply.
 /// Each updated message's parts as they are now: `(status, error_code)`.
 async fn part_states(
-    conn: &mut AnyConnection,
+    conn: &mut Tx,
     updates: &[PartUpdate<'_>],
 ) -> Result<HashMap<String, Vec<(String, Option<String>)>>> {
     let mut ids: Vec<&str> = updates.iter().map(|u| u.message_id).collect();
@@ -415,7 +415,7 @@ async fn part_states(
             "SELECT message_id, status, error_code FROM message_parts WHERE message_id IN ({})",
             placeholder_list(1, chunk.len())
         );
-        let mut query = sqlx::query(statement(conn, sql));
+        let mut query = db::query(sql);
         for id in chunk {
             query = query.bind(*id);
         }
@@ -472,7 +472,7 @@ fn message_changes<'a>(
 
 /// Keeps receipts that matched no part: one row per form of the id, so the part matches
 /// whichever form its submit response used; `receipt_key` ties the rows of one receipt.
-async fn keep_unmatched(conn: &mut AnyConnection, receipts: &[&ReceiptUpdate]) -> Result<()> {
+async fn keep_unmatched(conn: &mut Tx, receipts: &[&ReceiptUpdate]) -> Result<()> {
     // One row per form of each receipt's id: (receipt, form).
     let mut rows: Vec<(&ReceiptUpdate, &str)> = Vec::new();
     for receipt in receipts {
@@ -492,7 +492,7 @@ async fn keep_unmatched(conn: &mut AnyConnection, receipts: &[&ReceiptUpdate]) -
              VALUES {}",
             values_rows(chunk.len(), COLS)
         );
-        let mut query = sqlx::query(statement(conn, sql));
+        let mut query = db::query(sql);
         for (receipt, carrier_id) in chunk {
             let key = receipt
                 .carrier_ids

@@ -5,9 +5,8 @@ use hato_core::{
     text::Encoding,
 };
 use jiff::Timestamp;
-use sqlx::{Row, any::AnyRow};
 
-use crate::{Result, StoreError};
+use crate::{Result, StoreError, db::Row};
 
 /// The columns [`message_from_row`] reads, in a form ready for `SELECT` and `RETURNING`.
 pub(crate) const MESSAGE_COLUMNS: &str = "id, direction, kind, status, to_number, from_sender, body, encoding, \
@@ -19,13 +18,13 @@ pub(crate) fn ts(ms: i64) -> Timestamp {
     Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
-fn opt_ts(row: &AnyRow, column: &str) -> Result<Option<Timestamp>> {
+fn opt_ts(row: &Row, column: &str) -> Result<Option<Timestamp>> {
     Ok(row.try_get::<Option<i64>, _>(column)?.map(ts))
 }
 
-pub(crate) fn message_from_row(row: &AnyRow) -> Result<Message> {
-    let text = |c: &str| -> Result<String> { Ok(row.try_get::<String, _>(c)?) };
-    let opt_text = |c: &str| -> Result<Option<String>> { Ok(row.try_get::<Option<String>, _>(c)?) };
+pub(crate) fn message_from_row(row: &Row) -> Result<Message> {
+    let text = |c: &str| -> Result<String> { row.try_get::<String, _>(c) };
+    let opt_text = |c: &str| -> Result<Option<String>> { row.try_get::<Option<String>, _>(c) };
     let direction = text("direction")?;
     let kind = text("kind")?;
     let status = text("status")?;

@@ -9,13 +9,13 @@
 use std::collections::HashMap;
 
 use hato_core::{AccountId, Message, MessageEvent, MessageId, MessageStatus, WebhookDeliveryId};
-use sqlx::{AnyConnection, Row};
 
 use crate::{
     Result, StoreError,
+    db::{self, Tx},
     jobs::{self, Queue},
     rows::{MESSAGE_COLUMNS, message_from_row, status_time_column, ts},
-    sql::{placeholder_list, rows_per_statement, statement, values_rows, values_rows_from},
+    sql::{placeholder_list, rows_per_statement, values_rows, values_rows_from},
 };
 
 /// Lane of webhook jobs: after dispatch in urgency, but their own queue, so never competing.
@@ -46,7 +46,7 @@ pub(crate) struct Outbox {
 
 /// Applies `change` only if the message is in one of the `from` statuses.
 pub(crate) async fn advance_from(
-    conn: &mut AnyConnection,
+    conn: &mut Tx,
     outbox: &mut Outbox,
     change: Change<'_>,
     from: &[MessageStatus],
@@ -63,7 +63,7 @@ pub(crate) async fn advance_from(
 /// Returns the messages that changed, in no particular order. Each message appears at most
 /// once in `changes` (callers aggregate per message first).
 pub(crate) async fn advance_many(
-    conn: &mut AnyConnection,
+    conn: &mut Tx,
     outbox: &mut Outbox,
     changes: &[Change<'_>],
 ) -> Result<Vec<Moved>> {
@@ -78,7 +78,7 @@ pub(crate) async fn advance_many(
 /// connection thread and ours, and a 30-column row several times a narrow one, so messages
 /// nobody listens to (no callback URL, no account webhook) cost only the narrow row.
 async fn update_statuses(
-    conn: &mut AnyConnection,
+    conn: &mut Tx,
     outbox: &mut Outbox,
     changes: &[Change<'_>],
     from: impl Fn(MessageStatus) -> Vec<MessageStatus>,
@@ -117,7 +117,7 @@ async fn update_statuses(
                 values_rows_from(2, chunk.len(), COLS),
                 placeholder_list(2 + chunk.len() * COLS, from.len())
             );
-            let mut query = sqlx::query(statement(conn, sql)).bind(status.as_str());
+            let mut query = db::query(sql).bind(status.as_str());
             for change in chunk {
                 query = query
                     .bind(change.message_id)
@@ -150,17 +150,14 @@ async fn update_statuses(
 
 /// Whole messages with their account, as they are now in this transaction; for each, `at`
 /// is its `updated_at`: the time of the change that was just written.
-async fn messages_by_id(
-    conn: &mut AnyConnection,
-    ids: &[String],
-) -> Result<Vec<(AccountId, Message, i64)>> {
+async fn messages_by_id(conn: &mut Tx, ids: &[String]) -> Result<Vec<(AccountId, Message, i64)>> {
     let mut messages = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(rows_per_statement(1)) {
         let sql = format!(
             "SELECT {MESSAGE_COLUMNS}, account_id FROM messages WHERE id IN ({})",
             placeholder_list(1, chunk.len())
         );
-        let mut query = sqlx::query(statement(conn, sql));
+        let mut query = db::query(sql);
         for id in chunk {
             query = query.bind(id.as_str());
         }
@@ -186,7 +183,7 @@ fn statuses_before(status: MessageStatus) -> Vec<MessageStatus> {
 /// statements (one webhook delivery and one job per message that has an event and a URL);
 /// `at` is when each message reached its status.
 pub(crate) async fn announce_many(
-    conn: &mut AnyConnection,
+    conn: &mut Tx,
     outbox: &mut Outbox,
     changed: &[(AccountId, Message, i64)],
 ) -> Result<()> {
@@ -226,7 +223,7 @@ pub(crate) async fn announce_many(
              SELECT column1, column2, column3, column4, column5, column6, column7, 'pending', 0, column7 FROM (VALUES {}) AS v",
             values_rows(chunk.len(), COLS)
         );
-        let mut query = sqlx::query(statement(conn, sql));
+        let mut query = db::query(sql);
         for delivery in chunk {
             query = query
                 .bind(delivery.id.as_str())
@@ -256,13 +253,13 @@ struct PendingDelivery<'a> {
 impl Outbox {
     async fn account_url(
         &mut self,
-        conn: &mut AnyConnection,
+        conn: &mut Tx,
         account_id: &AccountId,
     ) -> Result<Option<String>> {
         if let Some(url) = self.account_urls.get(account_id.as_str()) {
             return Ok(url.clone());
         }
-        let url: Option<String> = sqlx::query("SELECT webhook_url FROM accounts WHERE id = $1")
+        let url: Option<String> = db::query("SELECT webhook_url FROM accounts WHERE id = $1")
             .bind(account_id.as_str())
             .fetch_optional(&mut *conn)
             .await?

@@ -9,9 +9,12 @@
 //! under that form, with the other forms beside it.
 
 use hato_core::MessageStatus;
-use sqlx::{Row, any::AnyRow};
 
-use crate::{Result, Store, StoreError, sql::placeholder_list};
+use crate::{
+    Result, Store, StoreError,
+    db::{self, Row},
+    sql::placeholder_list,
+};
 
 /// One kept receipt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +55,7 @@ impl Default for UnmatchedFilter {
 /// Ids looked up per statement for their other forms.
 const KEYS_PER_QUERY: usize = 500;
 
-fn receipt_from_row(row: &AnyRow) -> Result<UnmatchedReceipt> {
+fn receipt_from_row(row: &Row) -> Result<UnmatchedReceipt> {
     let status: String = row.try_get("status")?;
     Ok(UnmatchedReceipt {
         id: row.try_get("id")?,
@@ -73,7 +76,7 @@ impl Store {
         &self,
         filter: &UnmatchedFilter,
     ) -> Result<Vec<UnmatchedReceipt>> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "SELECT id, connector, carrier_message_id, status, error_code, received_at \
              FROM unmatched_receipts \
              WHERE (receipt_key IS NULL OR carrier_message_id = receipt_key) \
@@ -103,7 +106,7 @@ impl Store {
                  WHERE receipt_key IN ({}) AND carrier_message_id <> receipt_key ORDER BY id",
                 placeholder_list(1, chunk.len())
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut query = db::query(sql);
             for key in chunk {
                 query = query.bind(key.as_str());
             }
@@ -126,7 +129,7 @@ impl Store {
 
     /// How many receipts [`Store::unmatched_receipts`] would list without a limit.
     pub async fn count_unmatched_receipts(&self, connector: Option<&str>) -> Result<i64> {
-        let row = sqlx::query(
+        let row = db::query(
             "SELECT COUNT(*) AS n FROM unmatched_receipts \
              WHERE (receipt_key IS NULL OR carrier_message_id = receipt_key) \
              AND ($1 IS NULL OR connector = $1)",
@@ -134,6 +137,6 @@ impl Store {
         .bind(connector)
         .fetch_one(self.read())
         .await?;
-        Ok(row.try_get("n")?)
+        row.try_get("n")
     }
 }

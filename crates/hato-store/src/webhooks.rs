@@ -1,9 +1,12 @@
 //! Webhook deliveries and the record of every attempt.
 
 use hato_core::{AccountId, MessageId};
-use sqlx::{Row, any::AnyRow};
 
-use crate::{Result, Store, jobs};
+use crate::{
+    Result, Store,
+    db::{self, Row},
+    jobs,
+};
 
 /// One event to deliver to one URL. The payload is fixed when the event happens, so every retry
 /// sends the same bytes under the same `webhook-id`.
@@ -59,7 +62,7 @@ pub struct WebhookAttempt {
 const DELIVERY_COLUMNS: &str =
     "id, account_id, message_id, event_type, url, payload, status, attempts, created_at";
 
-fn delivery_from_row(row: &AnyRow) -> Result<WebhookDelivery> {
+fn delivery_from_row(row: &Row) -> Result<WebhookDelivery> {
     Ok(WebhookDelivery {
         id: row.try_get("id")?,
         account_id: AccountId::from_trusted(row.try_get("account_id")?),
@@ -76,10 +79,7 @@ fn delivery_from_row(row: &AnyRow) -> Result<WebhookDelivery> {
 impl Store {
     pub async fn webhook_delivery(&self, id: &str) -> Result<Option<WebhookDelivery>> {
         let sql = format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(self.read())
-            .await?;
+        let row = db::query(sql).bind(id).fetch_optional(self.read()).await?;
         row.as_ref().map(delivery_from_row).transpose()
     }
 
@@ -92,7 +92,7 @@ impl Store {
         let sql = format!(
             "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE account_id = $1 AND message_id = $2 ORDER BY created_at, id"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let rows = db::query(sql)
             .bind(account.as_str())
             .bind(message.as_str())
             .fetch_all(self.read())
@@ -106,7 +106,7 @@ impl Store {
         account: &AccountId,
         message: &MessageId,
     ) -> Result<Vec<WebhookAttempt>> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "SELECT a.delivery_id, d.event_type, d.url, a.attempt, a.attempted_at, a.response_status, a.error, \
                a.duration_ms, a.next_attempt_at \
              FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id \
@@ -135,8 +135,14 @@ impl Store {
 
     /// Records an attempt and settles the delivery and its job accordingly, atomically.
     pub async fn record_webhook_attempt(&self, attempt: &NewAttempt) -> Result<()> {
+        let attempt = attempt.clone();
+        self.on_writer(move |store| async move { store.record_webhook_attempt_now(&attempt).await })
+            .await
+    }
+
+    async fn record_webhook_attempt_now(&self, attempt: &NewAttempt) -> Result<()> {
         let mut tx = self.write().begin().await?;
-        let row = sqlx::query(
+        let row = db::query(
             "UPDATE webhook_deliveries SET attempts = attempts + 1, status = $1, updated_at = $2 WHERE id = $3 RETURNING attempts",
         )
         .bind(match attempt.outcome {
@@ -146,14 +152,14 @@ impl Store {
         })
         .bind(attempt.attempted_at)
         .bind(attempt.delivery_id.as_str())
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut tx)
         .await?;
         let number: i64 = row.try_get("attempts")?;
         let next = match attempt.outcome {
             WebhookAttemptOutcome::RetryAt(at) => Some(at),
             _ => None,
         };
-        sqlx::query(
+        db::query(
             "INSERT INTO webhook_attempts (delivery_id, attempt, attempted_at, response_status, error, duration_ms, next_attempt_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -164,7 +170,7 @@ impl Store {
         .bind(attempt.error.as_deref())
         .bind(attempt.duration_ms)
         .bind(next)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         match next {
             Some(at) => jobs::reschedule(&mut tx, attempt.job_id, at).await?,
@@ -176,9 +182,11 @@ impl Store {
 
     /// Drops a webhook job whose delivery no longer exists.
     pub async fn discard_job(&self, job_id: i64) -> Result<()> {
-        let mut tx = self.write().begin().await?;
-        jobs::delete(&mut tx, &[job_id]).await?;
-        tx.commit().await?;
-        Ok(())
+        self.on_writer(move |store| async move {
+            let mut tx = store.write().begin().await?;
+            jobs::delete(&mut tx, &[job_id]).await?;
+            tx.commit().await
+        })
+        .await
     }
 }

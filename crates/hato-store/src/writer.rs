@@ -1,13 +1,15 @@
-//! The writer thread: where every write transaction is driven from.
+//! The writer thread: where every write transaction runs.
 //!
-//! A transaction is a conversation of several statements with the database connection's
-//! own thread (sqlx runs each SQLite connection on a thread of its own). Driven from the
-//! shared tokio workers, each answer could wait in their run queue behind HTTP requests while
-//! the single SQLite writer sat idle between statements (at 2,500 msg/s its thread was busy a
-//! third of the time while a group commit took ~10 ms). A small runtime on a thread of its own
-//! picks the answers up without competing with HTTP work (measured: +15% single-message
-//! throughput). Callers hand it whole transactions and await the result; a caller that gives
-//! up does not cut a transaction short.
+//! On SQLite the store's one write connection is driven synchronously here ([`crate::db`]):
+//! a transaction's statements run one after the other on this thread without a hand-off,
+//! and transactions queue for the connection in order. On PostgreSQL transactions are
+//! conversations with the server and several interleave on this thread's runtime.
+//!
+//! A thread of its own keeps that work off the shared tokio workers, where each step could
+//! wait behind HTTP requests while the single SQLite writer sat idle (measured with sqlx's
+//! connection thread: +15% single-message throughput), and keeps the workers free of the
+//! blocking SQLite calls. Callers hand it whole transactions and await the result; a caller
+//! that gives up does not cut a transaction short.
 
 use std::future::Future;
 
@@ -51,7 +53,7 @@ impl Writer {
 }
 
 impl Store {
-    /// Runs `work` (one or more transactions on the write pool) on the writer thread.
+    /// Runs `work` (one or more write transactions) on the writer thread.
     pub(crate) async fn on_writer<T, F, Fut>(&self, work: F) -> Result<T>
     where
         F: FnOnce(Store) -> Fut,

@@ -7,7 +7,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use hato_core::{Direction, Message, MessageId, MessageStatus, PhoneNumber, StatusTimestamps};
-use hato_store::{BatchInsert, InsertOutcome, MessageFilter, NewMessage};
+use hato_store::{BatchInsert, BatchRecord, InsertOutcome, MessageFilter, NewMessage};
 use jiff::Timestamp;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -279,18 +279,19 @@ async fn send_batch(
         rejected,
     };
     let response_body = serde_json::to_string(&response).map_err(|e| ApiError::internal(&e))?;
-    let idempotency = key.as_deref().zip(hash.as_deref());
-    if !messages.is_empty() || idempotency.is_some() {
-        let record = idempotency.map(|(k, h)| {
-            (
-                &auth.account_id,
-                k,
-                h,
-                status.as_u16(),
-                response_body.as_str(),
-            )
+    let accepted_kinds: Vec<&'static str> = messages.iter().map(|m| m.kind.as_str()).collect();
+    let record = key
+        .clone()
+        .zip(hash.clone())
+        .map(|(key, request_hash)| BatchRecord {
+            account_id: auth.account_id.clone(),
+            key,
+            request_hash,
+            response_status: status.as_u16(),
+            response_body: response_body.clone(),
         });
-        match state.store().insert_batch(&messages, record).await? {
+    if !messages.is_empty() || record.is_some() {
+        match state.store().insert_batch(messages, record).await? {
             BatchInsert::Inserted => {}
             BatchInsert::Replay {
                 request_hash,
@@ -307,11 +308,10 @@ async fn send_batch(
             }
         }
     }
-    if !messages.is_empty() {
+    if !accepted_kinds.is_empty() {
         state.engine().notify_dispatch();
-        for m in &messages {
-            metrics::counter!("hato_messages_accepted_total", "kind" => m.kind.as_str())
-                .increment(1);
+        for kind in accepted_kinds {
+            metrics::counter!("hato_messages_accepted_total", "kind" => kind).increment(1);
         }
     }
     Ok(json_response(status, response_body))
