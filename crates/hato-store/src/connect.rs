@@ -10,7 +10,12 @@ use sqlx::{
 };
 use tokio::sync::mpsc;
 
-use crate::{Inner, Result, Store, StoreError, db::WriteDb, group_commit, writer::Writer};
+use crate::{
+    Inner, Result, Store, StoreError,
+    db::{SqliteWriter, WriteDb},
+    group_commit,
+    writer::Writer,
+};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -157,7 +162,9 @@ fn open_sqlite_writer(path: &Path, setup: &str) -> Result<WriteDb> {
     let conn = rusqlite::Connection::open(path)?;
     conn.execute_batch(setup)?;
     conn.set_prepared_statement_cache_capacity(128);
-    Ok(WriteDb::Sqlite(Arc::new(tokio::sync::Mutex::new(conn))))
+    Ok(WriteDb::Sqlite(Arc::new(tokio::sync::Mutex::new(
+        SqliteWriter::new(conn),
+    ))))
 }
 
 /// `sqlite://path` opens read-write but does not create the file; make creation the default.
