@@ -1,20 +1,15 @@
-//! Write transactions, and on SQLite, commits shared between them.
+//! Write transactions: on SQLite, on the store's one write connection; on PostgreSQL, sqlx
+//! transactions.
 //!
-//! On SQLite every write runs on the one write connection, one transaction after the other.
-//! Each commit writes every page it dirtied to the WAL again and waits for an fsync, and the
-//! hot pages (the job queue, the status index) are the same in every transaction. So
-//! transactions that follow each other share one database transaction: each is a savepoint
-//! inside it, rolled back alone if it fails, and the database transaction commits once
-//! nobody else is ready to join. A transaction's `commit` returns only after that commit, so
-//! nothing is reported stored before it is durable (measured: 1,164 commits for 20,000
-//! messages, each rewriting the same pages, before they were shared).
-//!
-//! On PostgreSQL a transaction is a sqlx transaction of its own.
+//! Measured and rejected (see `BENCHMARKS.md`): SQLite transactions that follow each other
+//! sharing one commit, as savepoints inside it. Single-message sends did not get faster, and
+//! batch inserts got 35 % slower with 35 MiB more RSS (each savepoint journals the pages it
+//! changes, in memory).
 
 use std::sync::Arc;
 
 use sqlx::{Any, AnyPool};
-use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::{Result, StoreError};
 
@@ -25,79 +20,31 @@ pub(crate) enum WriteDb {
     Any(AnyPool),
 }
 
-/// The SQLite write connection and the database transaction its writes share.
+/// The SQLite write connection.
 pub(crate) struct SqliteWriter {
     conn: rusqlite::Connection,
-    shared: Option<Shared>,
-}
-
-/// An open database transaction: who is waiting for its commit, and whether the task that
-/// will commit it is on its way.
-#[derive(Default)]
-struct Shared {
-    waiting: Vec<oneshot::Sender<Result<(), String>>>,
-    committer: bool,
 }
 
 impl SqliteWriter {
     pub(crate) fn new(conn: rusqlite::Connection) -> Self {
-        Self { conn, shared: None }
+        Self { conn }
     }
 
     fn run(&self, sql: &str) -> rusqlite::Result<()> {
         self.conn.prepare_cached(sql)?.raw_execute().map(drop)
     }
-
-    /// Opens the shared database transaction unless it is open.
-    fn open(&mut self) -> rusqlite::Result<()> {
-        if self.conn.is_autocommit()
-            && let Some(lost) = self.shared.take()
-        {
-            // SQLite rolled the shared transaction back itself (after some errors it does):
-            // whoever waits for its commit learns that it failed.
-            for waiting in lost.waiting {
-                let _ = waiting.send(Err("the shared transaction was rolled back".into()));
-            }
-        }
-        if self.shared.is_none() {
-            self.run("BEGIN IMMEDIATE")?;
-            self.shared = Some(Shared::default());
-        }
-        Ok(())
-    }
-
-    /// Ends the shared database transaction if no one is waiting for it.
-    fn abandon_if_unused(&mut self) {
-        if self
-            .shared
-            .as_ref()
-            .is_some_and(|s| s.waiting.is_empty() && !s.committer)
-        {
-            if !self.conn.is_autocommit() {
-                let _ = self.run("ROLLBACK");
-            }
-            self.shared = None;
-        }
-    }
 }
 
 impl WriteDb {
-    /// Starts a write transaction. On SQLite the database transaction takes the write lock at
-    /// once (`BEGIN IMMEDIATE`), so a transaction that reads before it writes never finds its
+    /// Starts a write transaction. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so a transaction that reads before it writes never finds its
     /// snapshot stale when another process (the CLI) wrote meanwhile.
     pub(crate) async fn begin(&self) -> Result<Tx> {
         match self {
             Self::Sqlite(writer) => {
-                let mut guard = writer.clone().lock_owned().await;
-                guard.open()?;
-                if let Err(error) = guard.run("SAVEPOINT tx") {
-                    guard.abandon_if_unused();
-                    return Err(error.into());
-                }
-                Ok(Tx::Sqlite(SqliteTx {
-                    writer: guard,
-                    open: true,
-                }))
+                let writer = writer.clone().lock_owned().await;
+                writer.run("BEGIN IMMEDIATE")?;
+                Ok(Tx::Sqlite(SqliteTx { writer, open: true }))
             }
             Self::Any(pool) => Ok(Tx::Any(pool.begin().await?)),
         }
@@ -147,28 +94,15 @@ impl SqliteTx {
 }
 
 impl Tx {
-    /// Commits; on SQLite, returns once the shared database transaction has committed.
     pub(crate) async fn commit(self) -> Result<()> {
         match self {
             Self::Sqlite(mut tx) => {
-                tx.writer.run("RELEASE tx")?;
+                tx.writer.run("COMMIT")?;
                 tx.open = false;
-                let (sender, committed) = oneshot::channel();
-                let shared = tx.writer.shared.get_or_insert_with(Shared::default);
-                shared.waiting.push(sender);
-                if !shared.committer {
-                    shared.committer = true;
-                    let writer = OwnedMutexGuard::mutex(&tx.writer).clone();
-                    tokio::spawn(commit_shared(writer));
-                }
-                drop(tx);
-                committed
-                    .await
-                    .map_err(|_| StoreError::Closed)?
-                    .map_err(StoreError::GroupCommit)
             }
-            Self::Any(tx) => Ok(tx.commit().await?),
+            Self::Any(tx) => tx.commit().await?,
         }
+        Ok(())
     }
 
     pub(crate) async fn rollback(self) -> Result<()> {
@@ -183,29 +117,10 @@ impl Tx {
 
 impl Drop for SqliteTx {
     fn drop(&mut self) {
-        if self.open {
-            // Undo this transaction alone; the others sharing the database transaction stay.
-            let _ = self.writer.run("ROLLBACK TO tx");
-            let _ = self.writer.run("RELEASE tx");
-            self.writer.abandon_if_unused();
+        // Fails harmlessly when SQLite already rolled back (after some errors it does).
+        if self.open && !self.writer.conn.is_autocommit() {
+            let _ = self.writer.run("ROLLBACK");
         }
-    }
-}
-
-/// Commits the shared database transaction once every task ready to run has had its turn
-/// (and so its chance to join), then tells everyone waiting how it went.
-async fn commit_shared(writer: Arc<Mutex<SqliteWriter>>) {
-    tokio::task::yield_now().await;
-    let mut writer = writer.lock().await;
-    let Some(shared) = writer.shared.take() else {
-        return;
-    };
-    let result = writer.run("COMMIT").map_err(|error| error.to_string());
-    if result.is_err() && !writer.conn.is_autocommit() {
-        let _ = writer.run("ROLLBACK");
-    }
-    for waiting in shared.waiting {
-        let _ = waiting.send(result.clone());
     }
 }
 
@@ -222,7 +137,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn transactions_share_a_commit_and_fail_alone() {
+    async fn transactions_commit_or_leave_nothing() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("db.sqlite");
         let conn = rusqlite::Connection::open(&path).expect("open");
@@ -250,7 +165,6 @@ mod tests {
         // Committed means visible to another connection, and nothing is left open.
         assert_eq!(count(&path).await, 2);
         assert!(writer.lock().await.conn.is_autocommit());
-        assert!(writer.lock().await.shared.is_none());
 
         // A transaction dropped without commit leaves nothing behind either.
         let mut tx = write.begin().await.expect("begin");
