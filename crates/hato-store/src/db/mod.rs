@@ -13,16 +13,16 @@
 //! ten thread switches per message). Driven from the writer thread itself, a whole
 //! transaction runs without a switch.
 
-use std::{borrow::Cow, sync::Arc};
-
-use sqlx::{Any, AnyPool};
 mod sqlite;
 mod tx;
 
-pub(crate) use tx::{SqliteWriter, Tx, WriteDb};
+use std::{borrow::Cow, sync::Arc};
+
+use sqlx::{Any, AnyPool};
 
 use crate::{Result, StoreError};
 use sqlite::{sqlite_execute, sqlite_fetch};
+pub(crate) use tx::{SqliteWriter, Tx, WriteDb};
 
 /// A value bound to a placeholder. NULLs carry their type: PostgreSQL wants one.
 #[derive(Debug, Clone)]
