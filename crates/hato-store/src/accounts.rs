@@ -75,7 +75,7 @@ impl Store {
     /// The account called `name`, created (with `new_secret`) if it does not exist yet.
     pub async fn ensure_account(&self, name: &str, new_secret: &str, at: i64) -> Result<Account> {
         let (name, new_secret) = (name.to_owned(), new_secret.to_owned());
-        self.on_writer(move |store| async move {
+        self.on_writer("account", move |store| async move {
             let mut tx = store.write().begin().await?;
             db::query(
                 "INSERT INTO accounts (id, name, webhook_secret, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
@@ -112,7 +112,7 @@ impl Store {
         at: i64,
     ) -> Result<Account> {
         let (id, url) = (id.clone(), url.map(str::to_owned));
-        self.on_writer(move |store| async move {
+        self.on_writer("webhook_url", move |store| async move {
             let sql = format!(
                 "UPDATE accounts SET webhook_url = $1, updated_at = $2 WHERE id = $3 RETURNING {ACCOUNT_COLUMNS}"
             );
@@ -137,7 +137,7 @@ impl Store {
         at: i64,
     ) -> Result<Account> {
         let (id, new_secret) = (id.clone(), new_secret.to_owned());
-        self.on_writer(move |store| async move {
+        self.on_writer("webhook_secret", move |store| async move {
             let sql = format!(
                 "UPDATE accounts SET previous_webhook_secret = webhook_secret, previous_secret_expires_at = $1, \
                    webhook_secret = $2, updated_at = $3 WHERE id = $4 RETURNING {ACCOUNT_COLUMNS}"
@@ -172,7 +172,7 @@ impl Store {
         .bind(key_hash.to_owned())
         .bind(prefix.to_owned())
         .bind(at);
-        self.on_writer(move |store| async move {
+        self.on_writer("api_key", move |store| async move {
             let mut tx = store.write().begin().await?;
             insert.execute(&mut tx).await?;
             let sql = format!("{KEY_SELECT} WHERE k.id = $1");
@@ -200,7 +200,7 @@ impl Store {
         at: i64,
     ) -> Result<Option<ApiKeyRecord>> {
         let id_or_prefix = id_or_prefix.to_owned();
-        self.on_writer(move |store| async move {
+        self.on_writer("revoke_api_key", move |store| async move {
             let mut tx = store.write().begin().await?;
             let sql = format!("{KEY_SELECT} WHERE k.id = $1 OR k.prefix = $1");
             let rows = db::query(sql)

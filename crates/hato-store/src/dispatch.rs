@@ -71,7 +71,7 @@ impl Store {
         lease_until: i64,
         limit: usize,
     ) -> Result<Vec<DispatchJob>> {
-        self.on_writer(move |store| async move {
+        self.on_writer("claim_dispatch", move |store| async move {
             store.claim_dispatch_now(now, lease_until, limit).await
         })
         .await
@@ -132,8 +132,10 @@ impl Store {
             return Ok(());
         }
         let results = results.to_vec();
-        self.on_writer(move |store| async move { store.record_submit_results_now(&results).await })
-            .await
+        self.on_writer("submit_results", move |store| async move {
+            store.record_submit_results_now(&results).await
+        })
+        .await
     }
 
     async fn record_submit_results_now(&self, results: &[SubmitResult]) -> Result<()> {

@@ -5,17 +5,22 @@
 //! grows with concurrency instead of being capped by sync latency. No insert is answered before
 //! its transaction committed.
 
+use std::time::Instant;
+
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     Result, StoreError,
     db::WriteDb,
     messages::{InsertOutcome, NewMessage, insert_one_idempotent, insert_rows},
+    writer::record_write,
 };
 
 pub(crate) struct InsertRequest {
     pub message: NewMessage,
     pub reply: oneshot::Sender<Result<InsertOutcome>>,
+    /// When it was handed to the writer, for the wait metric.
+    pub queued: Instant,
 }
 
 /// The group commit loop, run on the writer thread until every sender is gone.
@@ -26,7 +31,12 @@ pub(crate) async fn run(
 ) {
     let mut batch = Vec::with_capacity(max_batch);
     while requests.recv_many(&mut batch, max_batch).await > 0 {
-        match write_batch(&write, &batch).await {
+        let started = Instant::now();
+        let written = write_batch(&write, &batch).await;
+        // The group waited as long as its oldest request.
+        let oldest = batch.iter().map(|r| r.queued).min().unwrap_or(started);
+        record_write("insert", started - oldest, started.elapsed());
+        match written {
             Ok(outcomes) => {
                 for (request, outcome) in batch.drain(..).zip(outcomes) {
                     let _ = request.reply.send(Ok(outcome));

@@ -96,7 +96,7 @@ impl Store {
     ) -> Result<Vec<InboundOutcome>> {
         let messages = messages.to_vec();
         let options = options.clone();
-        self.on_writer(move |store| async move {
+        self.on_writer("inbound", move |store| async move {
             let mut tx = store.write().begin().await?;
             let outcomes =
                 insert_many(&mut tx, &mut Outbox::default(), &messages, &options).await?;

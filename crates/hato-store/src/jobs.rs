@@ -140,7 +140,7 @@ impl Store {
     /// Releases every lease, so jobs held by a process that died are claimed again at once.
     /// Only valid while one node owns the queue (the single-node deployment).
     pub async fn release_all_leases(&self) -> Result<u64> {
-        self.on_writer(|store| async move {
+        self.on_writer("release_leases", |store| async move {
             let done = db::query("UPDATE jobs SET lease_until = 0 WHERE lease_until > 0")
                 .execute(store.write())
                 .await?;
@@ -157,7 +157,7 @@ impl Store {
         lease_until: i64,
         limit: usize,
     ) -> Result<Vec<ClaimedJob>> {
-        self.on_writer(move |store| async move {
+        self.on_writer("claim_jobs", move |store| async move {
             let mut tx = store.write().begin().await?;
             let jobs = claim(&mut tx, store.backend(), queue, now, lease_until, limit).await?;
             tx.commit().await?;

@@ -99,7 +99,11 @@ impl Store {
         let (reply, response) = oneshot::channel();
         self.inner
             .inserts
-            .send(InsertRequest { message, reply })
+            .send(InsertRequest {
+                message,
+                reply,
+                queued: std::time::Instant::now(),
+            })
             .await
             .map_err(|_| StoreError::Closed)?;
         response.await.map_err(|_| StoreError::Closed)?
@@ -114,7 +118,7 @@ impl Store {
     ) -> Result<BatchInsert> {
         // The record of an earlier request with the same key, if there is one.
         let used = self
-            .on_writer(move |store| async move {
+            .on_writer("insert_batch", move |store| async move {
                 let mut tx = store.write().begin().await?;
                 if let Some(record) = record {
                     let inserted = db::query(
@@ -285,7 +289,9 @@ impl Store {
     ) -> Result<Option<(Message, bool)>> {
         let (owner, message_id) = (account.clone(), id.clone());
         let cancelled = self
-            .on_writer(move |store| async move { store.cancel_now(&owner, &message_id, at).await })
+            .on_writer("cancel", move |store| async move {
+                store.cancel_now(&owner, &message_id, at).await
+            })
             .await?;
         let Some(cancelled) = cancelled else {
             return Ok(None);

@@ -47,8 +47,10 @@ impl Store {
     /// Applies delivery reports in one transaction.
     pub async fn apply_receipts(&self, receipts: &[ReceiptUpdate]) -> Result<Vec<ReceiptOutcome>> {
         let receipts = receipts.to_vec();
-        self.on_writer(move |store| async move { store.apply_receipts_now(&receipts).await })
-            .await
+        self.on_writer("receipts", move |store| async move {
+            store.apply_receipts_now(&receipts).await
+        })
+        .await
     }
 
     async fn apply_receipts_now(&self, receipts: &[ReceiptUpdate]) -> Result<Vec<ReceiptOutcome>> {
@@ -72,8 +74,10 @@ impl Store {
     /// the part and the one keeping the receipt as unmatched may run at once, neither seeing
     /// the other's row. Calling this periodically settles such receipts shortly after.
     pub async fn reconcile_unmatched_receipts(&self, limit: usize) -> Result<usize> {
-        self.on_writer(move |store| async move { store.reconcile_unmatched_now(limit).await })
-            .await
+        self.on_writer("reconcile_receipts", move |store| async move {
+            store.reconcile_unmatched_now(limit).await
+        })
+        .await
     }
 
     async fn reconcile_unmatched_now(&self, limit: usize) -> Result<usize> {

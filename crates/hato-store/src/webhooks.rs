@@ -136,8 +136,10 @@ impl Store {
     /// Records an attempt and settles the delivery and its job accordingly, atomically.
     pub async fn record_webhook_attempt(&self, attempt: &NewAttempt) -> Result<()> {
         let attempt = attempt.clone();
-        self.on_writer(move |store| async move { store.record_webhook_attempt_now(&attempt).await })
-            .await
+        self.on_writer("webhook_attempt", move |store| async move {
+            store.record_webhook_attempt_now(&attempt).await
+        })
+        .await
     }
 
     async fn record_webhook_attempt_now(&self, attempt: &NewAttempt) -> Result<()> {
@@ -182,7 +184,7 @@ impl Store {
 
     /// Drops a webhook job whose delivery no longer exists.
     pub async fn discard_job(&self, job_id: i64) -> Result<()> {
-        self.on_writer(move |store| async move {
+        self.on_writer("discard_job", move |store| async move {
             let mut tx = store.write().begin().await?;
             jobs::delete(&mut tx, &[job_id]).await?;
             tx.commit().await

@@ -11,7 +11,10 @@
 //! blocking SQLite calls. Callers hand it whole transactions and await the result; a caller
 //! that gives up does not cut a transaction short.
 
-use std::future::Future;
+use std::{
+    future::Future,
+    time::{Duration, Instant},
+};
 
 use tokio::{runtime, sync::oneshot};
 
@@ -53,17 +56,35 @@ impl Writer {
 }
 
 impl Store {
-    /// Runs `work` (one or more write transactions) on the writer thread.
-    pub(crate) async fn on_writer<T, F, Fut>(&self, work: F) -> Result<T>
+    /// Runs `work` (one or more write transactions) on the writer thread. How long it waited
+    /// for the thread and how long it ran there are recorded per `operation`, so an operator
+    /// sees when the single writer is the bottleneck and which writes hold it.
+    pub(crate) async fn on_writer<T, F, Fut>(&self, operation: &'static str, work: F) -> Result<T>
     where
         F: FnOnce(Store) -> Fut,
         Fut: Future<Output = Result<T>> + Send + 'static,
         T: Send + 'static,
     {
-        match self.inner.writer.handle.spawn(work(self.clone())).await {
+        let work = work(self.clone());
+        let queued = Instant::now();
+        let timed = async move {
+            let started = Instant::now();
+            let result = work.await;
+            record_write(operation, started - queued, started.elapsed());
+            result
+        };
+        match self.inner.writer.handle.spawn(timed).await {
             Ok(result) => result,
             Err(error) if error.is_cancelled() => Err(StoreError::Closed),
             Err(error) => std::panic::resume_unwind(error.into_panic()),
         }
     }
+}
+
+/// Records one write operation: time waiting for the writer thread, and time running on it.
+pub(crate) fn record_write(operation: &'static str, waited: Duration, ran: Duration) {
+    metrics::histogram!("hato_store_write_wait_seconds", "operation" => operation)
+        .record(waited.as_secs_f64());
+    metrics::histogram!("hato_store_write_seconds", "operation" => operation)
+        .record(ran.as_secs_f64());
 }

@@ -52,6 +52,8 @@ async fn health_readiness_and_metrics(db: TestDb) {
         "hato_messages_accepted_total",
         "hato_queue_ready",
         "hato_http_request_duration_seconds",
+        "hato_store_write_seconds",
+        "hato_store_write_wait_seconds",
     ] {
         assert!(text.contains(name), "/metrics lacks {name}:\n{text}");
     }
@@ -60,6 +62,15 @@ async fn health_readiness_and_metrics(db: TestDb) {
             .any(|l| l.starts_with("hato_messages_accepted_total") && l.contains("transactional")),
         "{text}"
     );
+    // The single-message insert and the dispatcher's claim both went through the writer.
+    for operation in ["insert", "claim_dispatch"] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("hato_store_write_seconds_count")
+                    && l.contains(&format!("operation=\"{operation}\""))),
+            "no write timing for {operation}:\n{text}"
+        );
+    }
 
     let unknown = Reply::of(app.http.get(app.url("/v2/nothing"))).await;
     unknown.assert_error(404, "not_found", None);
