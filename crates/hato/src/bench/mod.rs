@@ -79,6 +79,11 @@ pub struct BenchArgs {
     /// Duration of the latency scenario.
     #[arg(long, default_value = "10s")]
     pub duration: String,
+    /// Latency scenario: send at the same rate for this long first, unmeasured, so a fresh
+    /// server's first requests (connections opened, caches cold, statements prepared) are
+    /// not counted as its steady state ("0s" measures from the first request).
+    #[arg(long, default_value = "1s")]
+    pub warmup: String,
     /// How the backlog scenario keeps messages waiting.
     #[arg(long, value_enum, default_value_t = Hold::Scheduled)]
     pub hold: Hold,
@@ -152,6 +157,7 @@ struct Plan {
     /// The spawned server's carrier, `--transport` or the scenario's default.
     transport: Transport,
     duration: Duration,
+    warmup: Duration,
     timeout: Duration,
 }
 
@@ -192,6 +198,7 @@ fn validate(args: BenchArgs) -> anyhow::Result<Plan> {
             .map_err(|e| anyhow::anyhow!("--{name} `{text}` is not a duration like \"10s\": {e}"))
     };
     let duration = parse("duration", &args.duration)?;
+    let warmup = parse("warmup", &args.warmup)?;
     let timeout = parse("timeout", &args.timeout)?;
     parse("report-delay", &args.report_delay)?;
     if args.url.is_some() && args.api_key.is_none() {
@@ -232,6 +239,7 @@ fn validate(args: BenchArgs) -> anyhow::Result<Plan> {
         args,
         transport,
         duration,
+        warmup,
         timeout,
     })
 }
@@ -257,7 +265,10 @@ fn describe(plan: &Plan) -> String {
             "{} messages in batches of {}, concurrency {}",
             a.messages, a.batch_size, a.concurrency
         ),
-        Scenario::Latency => format!("{}/s for {}", a.rate, a.duration),
+        Scenario::Latency => format!(
+            "{}/s for {} after {} of warm-up",
+            a.rate, a.duration, a.warmup
+        ),
         Scenario::Mo => format!("{} MO messages from the simulator at once", a.messages),
     };
     format!("{server}; {work}; {} run(s)", a.runs)

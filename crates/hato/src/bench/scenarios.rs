@@ -220,6 +220,11 @@ async fn latency(plan: &Plan, target: &Target) -> anyhow::Result<Vec<Figure>> {
     let args = &plan.args;
     let work = work(target, "/v1/messages", single_bodies());
     let http = load::client(args.concurrency)?;
+    if !plan.warmup.is_zero() {
+        // Same client and rate, so the measured part starts with the connections warm too.
+        let warmup = load::open_loop(&http, &work, args.rate, plan.warmup).await;
+        check(&warmup)?;
+    }
     let cpu = CpuMeter::start(target.pid());
     let load = load::open_loop(&http, &work, args.rate, plan.duration).await;
     let cpu = cpu.stop();
