@@ -111,20 +111,14 @@ impl Store {
         url: Option<&str>,
         at: i64,
     ) -> Result<Account> {
-        let (id, url) = (id.clone(), url.map(str::to_owned));
-        self.on_writer("webhook_url", move |store| async move {
-            let sql = format!(
-                "UPDATE accounts SET webhook_url = $1, updated_at = $2 WHERE id = $3 RETURNING {ACCOUNT_COLUMNS}"
-            );
-            let row = db::query(sql)
-                .bind(url)
-                .bind(at)
-                .bind(id.as_str())
-                .fetch_one(store.write())
-                .await?;
-            account_from_row(&row)
-        })
-        .await
+        let sql = format!(
+            "UPDATE accounts SET webhook_url = $1, updated_at = $2 WHERE id = $3 RETURNING {ACCOUNT_COLUMNS}"
+        );
+        let update = db::query(sql)
+            .bind(url.map(str::to_owned))
+            .bind(at)
+            .bind(id.as_str().to_owned());
+        self.update_account("webhook_url", update).await
     }
 
     /// Replaces the webhook secret; the old one stays valid for signing until `previous_until`,
@@ -136,20 +130,26 @@ impl Store {
         previous_until: i64,
         at: i64,
     ) -> Result<Account> {
-        let (id, new_secret) = (id.clone(), new_secret.to_owned());
-        self.on_writer("webhook_secret", move |store| async move {
-            let sql = format!(
-                "UPDATE accounts SET previous_webhook_secret = webhook_secret, previous_secret_expires_at = $1, \
-                   webhook_secret = $2, updated_at = $3 WHERE id = $4 RETURNING {ACCOUNT_COLUMNS}"
-            );
-            let row = db::query(sql)
-                .bind(previous_until)
-                .bind(new_secret)
-                .bind(at)
-                .bind(id.as_str())
-                .fetch_one(store.write())
-                .await?;
-            account_from_row(&row)
+        let sql = format!(
+            "UPDATE accounts SET previous_webhook_secret = webhook_secret, previous_secret_expires_at = $1, \
+               webhook_secret = $2, updated_at = $3 WHERE id = $4 RETURNING {ACCOUNT_COLUMNS}"
+        );
+        let update = db::query(sql)
+            .bind(previous_until)
+            .bind(new_secret.to_owned())
+            .bind(at)
+            .bind(id.as_str().to_owned());
+        self.update_account("webhook_secret", update).await
+    }
+
+    /// Runs an `UPDATE accounts … RETURNING` the account's columns on the writer.
+    async fn update_account(
+        &self,
+        operation: &'static str,
+        update: db::Query<'static>,
+    ) -> Result<Account> {
+        self.on_writer(operation, move |store| async move {
+            account_from_row(&update.fetch_one(store.write()).await?)
         })
         .await
     }
