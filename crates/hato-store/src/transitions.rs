@@ -74,9 +74,9 @@ pub(crate) async fn advance_many(
 /// target status and ~1,000 parameters, and queues the webhooks of those that changed.
 ///
 /// The update returns a narrow row per changed message; whole messages are read back only
-/// for those a webhook announces. Every returned row costs a hand-off between sqlx's
-/// connection thread and ours, and a 30-column row several times a narrow one, so messages
-/// nobody listens to (no callback URL, no account webhook) cost only the narrow row.
+/// for those a webhook announces. A 30-column row costs several times a narrow one to
+/// build and copy (and on PostgreSQL, to send), so messages nobody listens to (no callback
+/// URL, no account webhook) cost only the narrow row.
 async fn update_statuses(
     conn: &mut Tx,
     outbox: &mut Outbox,
