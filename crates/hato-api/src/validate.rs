@@ -208,6 +208,7 @@ pub fn validate(
             idempotency_key: None,
             request_hash: None,
             created_at: now_ms,
+            lease_until: None,
         },
         analysis,
     })

@@ -10,6 +10,10 @@ pub struct EngineConfig {
     pub dispatch_in_flight: usize,
     /// How long a claimed job stays leased before another worker may take it.
     pub lease: Duration,
+    /// Hand due messages to the dispatcher as they are stored, claimed in the same
+    /// transaction, while the queue has nothing due (see `handoff`); off, every message goes
+    /// through the queue and a claim.
+    pub direct_dispatch: bool,
     /// Once work is flowing, how long the dispatcher and the receipt writer let more of it
     /// gather before their next transaction. Under load this makes each transaction carry
     /// many messages instead of one; when quiet, a message waits at most this long.
@@ -53,6 +57,7 @@ impl Default for EngineConfig {
             dispatch_batch: 200,
             dispatch_in_flight: 4000,
             lease: Duration::from_secs(60),
+            direct_dispatch: true,
             gather: Duration::from_millis(5),
             idle_poll: Duration::from_millis(200),
             retry_schedule: [1, 5, 30, 120, 600, 1800].map(Duration::from_secs).to_vec(),

@@ -1,37 +1,101 @@
 //! The dispatcher: queue → route → carrier → recorded outcome.
 //!
-//! Each round claims a batch of due jobs (OTP lane first, then transactional, then
-//! promotional) and submits every message of the batch concurrently; the carrier's window and
-//! throughput limits pace the actual sending. Several rounds overlap, bounded by
-//! `dispatch_in_flight`, so a slow carrier response never idles the queue. Outcomes of a round
-//! are written in one transaction.
+//! Work comes two ways. Each claim takes a batch of due jobs (OTP lane first, then
+//! transactional, then promotional); and while the queue has nothing due, the API hands over
+//! messages it stored already claimed ([`crate::handoff`]). Every message is submitted on a
+//! task of its own; the carrier's window and throughput limits pace the actual sending, and
+//! `dispatch_in_flight` bounds how many are out at once (a permit each, held until its outcome
+//! is recorded). Outcomes go to one recorder, which writes whatever has gathered in one
+//! transaction, so the number of transactions does not grow with the message rate.
 
 use std::{sync::Arc, time::Duration};
 
-use futures::{StreamExt, stream::FuturesUnordered};
 use hato_core::{Message, MessageId, PhoneNumber, Sender};
 use hato_store::{DispatchJob, Store, SubmitResult};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, mpsc};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use crate::{EngineConfig, OutboundSms, Router, SubmitOutcome, clock::now_ms, retry::delay_after};
+use crate::{
+    EngineConfig, OutboundSms, Router, SubmitOutcome,
+    clock::now_ms,
+    handoff::{Handoff, Intake},
+    retry::delay_after,
+};
+
+/// An outcome on its way to the recorder, with the window room its message held.
+type Outcome = (SubmitResult, OwnedSemaphorePermit);
+
+/// What every submission needs.
+#[derive(Clone)]
+struct Submitter {
+    config: Arc<EngineConfig>,
+    router: Arc<Router>,
+    outcomes: mpsc::UnboundedSender<Outcome>,
+    tasks: TaskTracker,
+}
+
+impl Submitter {
+    /// Submits each job on a task of its own; `permits` holds one permit per job.
+    fn submit_all(&self, jobs: Vec<DispatchJob>, mut permits: OwnedSemaphorePermit) {
+        for job in jobs {
+            let Some(permit) = permits.split(1) else {
+                tracing::error!("a dispatch job came without room in the window");
+                return;
+            };
+            let this = self.clone();
+            self.tasks.spawn(async move {
+                let result = dispatch_one(this.config, this.router, job).await;
+                record_metrics(&result);
+                // The recorder outlives every submission (see `run`).
+                let _ = this.outcomes.send((result, permit));
+            });
+        }
+    }
+}
 
 pub(crate) async fn run(
     store: Store,
     config: Arc<EngineConfig>,
     router: Arc<Router>,
+    intake: Arc<Intake>,
+    handoffs: mpsc::UnboundedReceiver<Handoff>,
     wakeup: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
-    let in_flight = Arc::new(Semaphore::new(config.dispatch_in_flight));
-    let rounds = TaskTracker::new();
+    let (outcomes, outcomes_rx) = mpsc::unbounded_channel();
+    let recorder = tokio::spawn(record_outcomes(store.clone(), outcomes_rx, config.gather));
+    let submitter = Submitter {
+        config: config.clone(),
+        router,
+        outcomes,
+        tasks: TaskTracker::new(),
+    };
+    tokio::join!(
+        claim_loop(&store, &config, &intake, &submitter, &wakeup, &shutdown),
+        handoff_loop(handoffs, &submitter, &shutdown),
+    );
+    // Shutdown: the submissions in flight finish, then the recorder writes what is left.
+    submitter.tasks.close();
+    submitter.tasks.wait().await;
+    drop(submitter);
+    let _ = recorder.await;
+}
+
+async fn claim_loop(
+    store: &Store,
+    config: &EngineConfig,
+    intake: &Intake,
+    submitter: &Submitter,
+    wakeup: &Notify,
+    shutdown: &CancellationToken,
+) {
     loop {
         if shutdown.is_cancelled() {
             break;
         }
         let batch = config.dispatch_batch.min(config.dispatch_in_flight) as u32;
-        let permits = tokio::select! {
-            permits = in_flight.clone().acquire_many_owned(batch) => permits.expect("semaphore never closes"),
+        let mut permits = tokio::select! {
+            permits = intake.in_flight.clone().acquire_many_owned(batch) => permits.expect("semaphore never closes"),
             () = shutdown.cancelled() => break,
         };
         let now = now_ms();
@@ -40,38 +104,59 @@ pub(crate) async fn run(
             Ok(jobs) => jobs,
             Err(error) => {
                 tracing::error!(error = ?error, "claiming dispatch jobs failed");
-                idle(&wakeup, &shutdown, Duration::from_secs(1)).await;
+                intake.set_drained(false);
+                drop(permits);
+                idle(wakeup, shutdown, Duration::from_secs(1)).await;
                 continue;
             }
         };
+        let full = jobs.len() as u32 == batch;
+        intake.set_drained(!full);
         if jobs.is_empty() {
             drop(permits);
             // New messages wake us at once; scheduled ones and retries are picked up within
             // one poll interval, which costs nothing on a queue of any size.
-            idle(&wakeup, &shutdown, config.idle_poll).await;
+            idle(wakeup, shutdown, config.idle_poll).await;
             continue;
         }
-        let full = jobs.len() as u32 == batch;
-        rounds.spawn(dispatch_round(
-            store.clone(),
-            config.clone(),
-            router.clone(),
-            jobs,
-            permits,
-        ));
+        // The room of the jobs not found goes back now.
+        if let Some(held) = permits.split(jobs.len()) {
+            submitter.submit_all(jobs, held);
+        }
+        drop(permits);
         if !full {
             // A partial batch means the queue is drained for now. Let it refill for `gather`
-            // whatever wakes us: new messages arrive one by one, and claiming each alone would
-            // cost two transactions per message on the single writer.
+            // whatever wakes us: queued messages arrive one by one, and claiming each alone
+            // would cost a transaction per message on the single writer.
             tokio::select! {
                 () = tokio::time::sleep(config.gather) => {}
                 () = shutdown.cancelled() => {}
             }
         }
     }
-    // Shutdown: let the rounds in flight finish and record their outcomes.
-    rounds.close();
-    rounds.wait().await;
+}
+
+/// Submits what the API hands over until shutdown, then what was handed over before it.
+async fn handoff_loop(
+    mut handoffs: mpsc::UnboundedReceiver<Handoff>,
+    submitter: &Submitter,
+    shutdown: &CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            handoff = handoffs.recv() => match handoff {
+                Some(Handoff { jobs, permits }) => submitter.submit_all(jobs, permits),
+                None => return,
+            },
+            () = shutdown.cancelled() => break,
+        }
+    }
+    // The HTTP server has stopped before the engine: nothing new arrives, but what a
+    // request handed over just before is sent rather than left to its lease.
+    handoffs.close();
+    while let Some(Handoff { jobs, permits }) = handoffs.recv().await {
+        submitter.submit_all(jobs, permits);
+    }
 }
 
 async fn idle(wakeup: &Notify, shutdown: &CancellationToken, duration: Duration) {
@@ -82,45 +167,37 @@ async fn idle(wakeup: &Notify, shutdown: &CancellationToken, duration: Duration)
     }
 }
 
-async fn dispatch_round(
+/// Writes outcomes as they come, as a group commit does: whatever has arrived (after letting
+/// more gather for `gather` when there are few) goes into one transaction, and each message's
+/// room in the window is given back once its outcome is stored. Ends when every submitter is
+/// gone and every outcome written.
+async fn record_outcomes(
     store: Store,
-    config: Arc<EngineConfig>,
-    router: Arc<Router>,
-    jobs: Vec<DispatchJob>,
-    _permits: tokio::sync::OwnedSemaphorePermit,
+    mut outcomes: mpsc::UnboundedReceiver<Outcome>,
+    gather: Duration,
 ) {
-    let mut submissions: FuturesUnordered<_> = jobs
-        .into_iter()
-        .map(|job| dispatch_one(config.clone(), router.clone(), job))
-        .collect();
-    // Outcomes are recorded as they come, in small groups, so one slow submission (a paced or
-    // throttled carrier) never holds back the status of the others in its round.
-    let mut results = Vec::new();
-    let mut flush_at = tokio::time::Instant::now() + FLUSH_INTERVAL;
-    loop {
-        let next = tokio::time::timeout_at(flush_at, submissions.next()).await;
-        let finished = matches!(next, Ok(None));
-        if let Ok(Some(result)) = next {
-            record_metrics(&result);
-            results.push(result);
+    let mut batch: Vec<Outcome> = Vec::with_capacity(MAX_RECORD);
+    while outcomes.recv_many(&mut batch, MAX_RECORD).await > 0 {
+        if batch.len() < MIN_RECORD && !gather.is_zero() {
+            tokio::time::sleep(gather).await;
+            while batch.len() < MAX_RECORD {
+                match outcomes.try_recv() {
+                    Ok(outcome) => batch.push(outcome),
+                    Err(_) => break,
+                }
+            }
         }
-        let due =
-            finished || results.len() >= FLUSH_SIZE || tokio::time::Instant::now() >= flush_at;
-        if due && !results.is_empty() {
-            record(&store, std::mem::take(&mut results)).await;
-        }
-        if due {
-            flush_at = tokio::time::Instant::now() + FLUSH_INTERVAL;
-        }
-        if finished {
-            return;
-        }
+        let (results, permits): (Vec<SubmitResult>, Vec<OwnedSemaphorePermit>) =
+            batch.drain(..).unzip();
+        record(&store, results).await;
+        drop(permits);
     }
 }
 
-/// Most outcomes written in one transaction, and the longest an outcome waits to be written.
-const FLUSH_SIZE: usize = 100;
-const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
+/// Below this many outcomes the recorder waits `gather` for more before writing.
+const MIN_RECORD: usize = 100;
+/// Most outcomes written in one transaction.
+const MAX_RECORD: usize = 1000;
 
 async fn record(store: &Store, results: Vec<SubmitResult>) {
     // Until this commits the jobs stay leased; if it keeps failing they are retried after the

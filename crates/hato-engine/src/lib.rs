@@ -9,12 +9,14 @@
 //! - [`simulated`]: the in-process simulated carrier.
 //!
 //! The API never talks to a carrier: it stores and enqueues, then [`Engine::notify_dispatch`]
-//! wakes the dispatcher.
+//! wakes the dispatcher; or, while the queue has nothing due, it reserves room with
+//! [`Engine::reserve_dispatch`], stores the message claimed and hands it over ([`handoff`]).
 
 pub mod carrier;
 pub mod clock;
 pub mod config;
 pub mod dispatcher;
+pub mod handoff;
 mod inbound;
 pub mod metrics_task;
 pub mod receipts;
@@ -30,13 +32,14 @@ pub use carrier::{
     SubmitOutcome,
 };
 pub use config::{EngineConfig, WebhookConfig};
+pub use handoff::DispatchReservation;
 pub use router::Router;
 pub use smpp_carrier::SmppCarrier;
 
 use std::sync::Arc;
 
 use hato_store::Store;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 /// The running workers. Dropping it does not stop them: cancel the shutdown token and await
@@ -44,6 +47,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 #[derive(Clone)]
 pub struct Engine {
     dispatch_wakeup: Arc<Notify>,
+    intake: Arc<handoff::Intake>,
     router: Arc<Router>,
     tracker: TaskTracker,
 }
@@ -62,10 +66,20 @@ impl Engine {
         let dispatch_wakeup = Arc::new(Notify::new());
         let router = Arc::new(router);
         let config = Arc::new(config);
+        let (handoffs, handoffs_rx) = mpsc::unbounded_channel();
+        let intake = Arc::new(handoff::Intake::new(
+            config.direct_dispatch,
+            Arc::new(Semaphore::new(config.dispatch_in_flight)),
+            router.clone(),
+            i64::try_from(config.lease.as_millis()).unwrap_or(i64::MAX),
+            handoffs,
+        ));
         tracker.spawn(dispatcher::run(
             store.clone(),
             config.clone(),
             router.clone(),
+            intake.clone(),
+            handoffs_rx,
             dispatch_wakeup.clone(),
             shutdown.clone(),
         ));
@@ -83,6 +97,7 @@ impl Engine {
         tracker.close();
         Engine {
             dispatch_wakeup,
+            intake,
             router,
             tracker,
         }
@@ -91,6 +106,14 @@ impl Engine {
     /// Tells the dispatcher that new messages are waiting.
     pub fn notify_dispatch(&self) {
         self.dispatch_wakeup.notify_one();
+    }
+
+    /// Room in the dispatcher's window for up to `count` due messages about to be stored,
+    /// which are then stored claimed and handed over (see [`handoff`]); `None` when they
+    /// should be queued instead (something due is waiting, no carrier is ready, the window is
+    /// full, or `direct_dispatch` is off).
+    pub fn reserve_dispatch(&self, count: usize) -> Option<DispatchReservation> {
+        self.intake.reserve(count)
     }
 
     /// The carrier connections, for status pages.

@@ -5,13 +5,14 @@
 //! grows with concurrency instead of being capped by sync latency. No insert is answered before
 //! its transaction committed.
 
-use std::time::Instant;
+use std::{collections::HashMap, time::Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     Result, StoreError,
     db::WriteDb,
+    jobs::ClaimedJob,
     messages::{InsertOutcome, NewMessage, insert_one_idempotent, insert_rows},
     writer::record_write,
 };
@@ -62,13 +63,19 @@ async fn write_batch(write: &WriteDb, batch: &[InsertRequest]) -> Result<Vec<Ins
         .map(|r| &r.message)
         .collect();
     let mut tx = write.begin().await?;
-    insert_rows(&mut tx, &plain).await?;
+    let mut claimed: HashMap<String, ClaimedJob> = insert_rows(&mut tx, &plain)
+        .await?
+        .into_iter()
+        .map(|job| (job.ref_id.clone(), job))
+        .collect();
     let mut outcomes = Vec::with_capacity(batch.len());
     for request in batch {
         if request.message.idempotency_key.is_some() {
             outcomes.push(insert_one_idempotent(&mut tx, &request.message).await?);
         } else {
-            outcomes.push(InsertOutcome::Inserted);
+            outcomes.push(InsertOutcome::Inserted {
+                claimed: claimed.remove(request.message.id.as_str()),
+            });
         }
     }
     tx.commit().await?;

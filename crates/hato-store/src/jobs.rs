@@ -30,7 +30,7 @@ impl Queue {
 }
 
 /// A job this worker now holds the lease of.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimedJob {
     pub id: i64,
     pub ref_id: String,

@@ -7,7 +7,7 @@ use crate::{
     Result, Store, StoreError,
     db::{self, Query, Tx},
     group_commit::InsertRequest,
-    jobs::Queue,
+    jobs::{ClaimedJob, Queue},
     rows::{MESSAGE_COLUMNS, message_from_row},
     sql::{rows_per_statement, values_rows},
     transitions::{self, Change, Outbox},
@@ -19,7 +19,8 @@ pub struct NewMessage {
     pub id: MessageId,
     pub account_id: AccountId,
     pub kind: MessageKind,
-    /// `Scheduled` when `send_at` is in the future, else `Queued`.
+    /// `Scheduled` when `send_at` is in the future, else `Queued`; `Sending` when the
+    /// dispatcher takes it on insert (see [`NewMessage::claim_on_insert`]).
     pub status: MessageStatus,
     pub to: String,
     pub from: Option<String>,
@@ -36,17 +37,34 @@ pub struct NewMessage {
     /// Hash of the request that created it, to tell a replay from a conflicting reuse.
     pub request_hash: Option<String>,
     pub created_at: i64,
+    /// Set by [`NewMessage::claim_on_insert`]: the dispatch job is written already leased by
+    /// this node's dispatcher until then.
+    pub lease_until: Option<i64>,
+}
+
+impl NewMessage {
+    /// Hands a due message to this node's dispatcher in the transaction that stores it: it is
+    /// written `sending` (queued and claimed at its creation time) with its dispatch job leased
+    /// until `lease_until`, as a claim would leave it, so no claim transaction is needed. If the
+    /// process dies before the outcome is recorded, the lease is taken back like any other and
+    /// the message is sent again.
+    pub fn claim_on_insert(&mut self, lease_until: i64) {
+        debug_assert_eq!(self.status, MessageStatus::Queued, "only a due message");
+        self.status = MessageStatus::Sending;
+        self.lease_until = Some(lease_until);
+    }
 }
 
 const NEW_MESSAGE_COLUMNS: &str = "id, account_id, direction, kind, status, to_number, from_sender, body, encoding, \
      segments, reference, metadata, status_callback, send_at, expires_at, idempotency_key, request_hash, \
-     created_at, updated_at, scheduled_at, queued_at";
-const NEW_MESSAGE_COLUMN_COUNT: usize = 21;
+     created_at, updated_at, scheduled_at, queued_at, sending_at";
+const NEW_MESSAGE_COLUMN_COUNT: usize = 22;
 
 /// What happened to a single-message insert.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InsertOutcome {
-    Inserted,
+    /// Stored; with its leased dispatch job when it was claimed on insert.
+    Inserted { claimed: Option<ClaimedJob> },
     /// A message with the same idempotency key exists already.
     Existing {
         id: MessageId,
@@ -57,7 +75,8 @@ pub enum InsertOutcome {
 /// What happened to a batch insert carrying an idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BatchInsert {
-    Inserted,
+    /// Stored; the leased dispatch jobs of the messages claimed on insert.
+    Inserted { claimed: Vec<ClaimedJob> },
     /// The key was used before: the stored request hash and response.
     Replay {
         request_hash: String,
@@ -118,8 +137,8 @@ impl Store {
         messages: Vec<NewMessage>,
         record: Option<BatchRecord>,
     ) -> Result<BatchInsert> {
-        // The record of an earlier request with the same key, if there is one.
-        let used = self
+        // The jobs claimed on insert, or the record of an earlier request with the same key.
+        let stored = self
             .on_writer("insert_batch", move |store| async move {
                 let mut tx = store.write().begin().await?;
                 if let Some(record) = record {
@@ -138,19 +157,19 @@ impl Store {
                     .rows_affected();
                     if inserted == 0 {
                         tx.rollback().await?;
-                        return Ok(Some(record));
+                        return Ok(Err(record));
                     }
                 }
-                insert_rows(&mut tx, &messages.iter().collect::<Vec<_>>()).await?;
+                let claimed = insert_rows(&mut tx, &messages.iter().collect::<Vec<_>>()).await?;
                 tx.commit().await?;
-                Ok(None)
+                Ok(Ok(claimed))
             })
             .await?;
-        match used {
-            None => Ok(BatchInsert::Inserted),
+        match stored {
+            Ok(claimed) => Ok(BatchInsert::Inserted { claimed }),
             // The record we collided with is committed (SQLite writes one transaction at a
             // time; PostgreSQL's ON CONFLICT waits for the other to end), so a reader sees it.
-            Some(record) => self.batch_replay(&record.account_id, &record.key).await,
+            Err(record) => self.batch_replay(&record.account_id, &record.key).await,
         }
     }
 
@@ -350,8 +369,13 @@ impl Store {
     }
 }
 
-/// Inserts accepted messages and their dispatch jobs, in the caller's transaction.
-pub(crate) async fn insert_rows(conn: &mut Tx, messages: &[&NewMessage]) -> Result<()> {
+/// Inserts accepted messages and their dispatch jobs, in the caller's transaction; returns the
+/// jobs of the messages claimed on insert.
+pub(crate) async fn insert_rows(
+    conn: &mut Tx,
+    messages: &[&NewMessage],
+) -> Result<Vec<ClaimedJob>> {
+    let mut claimed = Vec::new();
     for chunk in messages.chunks(rows_per_statement(NEW_MESSAGE_COLUMN_COUNT)) {
         let sql = format!(
             "INSERT INTO messages ({NEW_MESSAGE_COLUMNS}) VALUES {}",
@@ -362,23 +386,43 @@ pub(crate) async fn insert_rows(conn: &mut Tx, messages: &[&NewMessage]) -> Resu
             query = bind_new_message(query, m);
         }
         query.execute(&mut *conn).await?;
-        insert_jobs(conn, chunk).await?;
+        claimed.extend(insert_jobs(conn, chunk).await?);
     }
-    Ok(())
+    Ok(claimed)
 }
 
-/// The dispatch jobs of `messages`, at most one statement's worth.
-async fn insert_jobs(conn: &mut Tx, messages: &[&NewMessage]) -> Result<()> {
+/// The dispatch jobs of `messages`, at most one statement's worth; returns those written
+/// leased (claimed on insert), whose ids the dispatcher needs.
+async fn insert_jobs(conn: &mut Tx, messages: &[&NewMessage]) -> Result<Vec<ClaimedJob>> {
+    let leased = messages.iter().any(|m| m.lease_until.is_some());
     let sql = format!(
-        "INSERT INTO jobs ({JOB_COLUMNS}) VALUES {}",
-        values_rows(messages.len(), JOB_COLUMN_COUNT)
+        "INSERT INTO jobs ({JOB_COLUMNS}) VALUES {}{}",
+        values_rows(messages.len(), JOB_COLUMN_COUNT),
+        if leased {
+            " RETURNING id, ref_id, attempts, lease_until"
+        } else {
+            ""
+        }
     );
     let mut query = db::query(sql);
     for m in messages {
         query = bind_job(query, m);
     }
-    query.execute(&mut *conn).await?;
-    Ok(())
+    if !leased {
+        query.execute(&mut *conn).await?;
+        return Ok(Vec::new());
+    }
+    let mut claimed = Vec::new();
+    for row in query.fetch_all(&mut *conn).await? {
+        if row.try_get::<i64, _>("lease_until")? > 0 {
+            claimed.push(ClaimedJob {
+                id: row.try_get("id")?,
+                ref_id: row.try_get("ref_id")?,
+                attempts: row.try_get("attempts")?,
+            });
+        }
+    }
+    Ok(claimed)
 }
 
 pub(crate) async fn insert_one_idempotent(
@@ -395,8 +439,8 @@ pub(crate) async fn insert_one_idempotent(
         .await?
         .rows_affected();
     if inserted == 1 {
-        insert_jobs(conn, &[message]).await?;
-        return Ok(InsertOutcome::Inserted);
+        let claimed = insert_jobs(conn, &[message]).await?.pop();
+        return Ok(InsertOutcome::Inserted { claimed });
     }
     let row = db::query(
         "SELECT id, request_hash FROM messages WHERE account_id = $1 AND idempotency_key = $2",
@@ -413,7 +457,9 @@ pub(crate) async fn insert_one_idempotent(
 
 fn bind_new_message<'q>(query: Query<'q>, m: &NewMessage) -> Query<'q> {
     let scheduled_at = (m.status == MessageStatus::Scheduled).then_some(m.created_at);
-    let queued_at = (m.status == MessageStatus::Queued).then_some(m.created_at);
+    let queued_at =
+        matches!(m.status, MessageStatus::Queued | MessageStatus::Sending).then_some(m.created_at);
+    let sending_at = (m.status == MessageStatus::Sending).then_some(m.created_at);
     query
         .bind(m.id.as_str().to_owned())
         .bind(m.account_id.as_str().to_owned())
@@ -436,10 +482,11 @@ fn bind_new_message<'q>(query: Query<'q>, m: &NewMessage) -> Query<'q> {
         .bind(m.created_at)
         .bind(scheduled_at)
         .bind(queued_at)
+        .bind(sending_at)
 }
 
-const JOB_COLUMNS: &str = "queue, lane, run_at, ref_id, created_at";
-const JOB_COLUMN_COUNT: usize = 5;
+const JOB_COLUMNS: &str = "queue, lane, run_at, ref_id, created_at, lease_until, attempts";
+const JOB_COLUMN_COUNT: usize = 7;
 
 fn bind_job<'q>(query: Query<'q>, m: &NewMessage) -> Query<'q> {
     query
@@ -448,4 +495,6 @@ fn bind_job<'q>(query: Query<'q>, m: &NewMessage) -> Query<'q> {
         .bind(m.send_at.unwrap_or(m.created_at))
         .bind(m.id.as_str().to_owned())
         .bind(m.created_at)
+        .bind(m.lease_until.unwrap_or(0))
+        .bind(i64::from(m.lease_until.is_some()))
 }

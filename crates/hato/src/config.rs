@@ -83,6 +83,9 @@ pub struct DispatchConfig {
     pub in_flight: usize,
     pub gather: HumanDuration,
     pub lease: HumanDuration,
+    /// Hand due messages to the dispatcher as they are stored (claimed in the same
+    /// transaction) while the queue has nothing due.
+    pub direct: bool,
     pub retry_schedule: Vec<HumanDuration>,
 }
 
@@ -193,6 +196,7 @@ impl Default for DispatchConfig {
             in_flight: engine.dispatch_in_flight,
             gather: HumanDuration(engine.gather),
             lease: HumanDuration(engine.lease),
+            direct: engine.direct_dispatch,
             retry_schedule: engine
                 .retry_schedule
                 .into_iter()
@@ -359,6 +363,7 @@ impl Config {
             dispatch_in_flight: self.dispatch.in_flight,
             gather: self.dispatch.gather.0,
             lease: self.dispatch.lease.0,
+            direct_dispatch: self.dispatch.direct,
             retry_schedule: self.dispatch.retry_schedule.iter().map(|d| d.0).collect(),
             default_region: self.default_region.clone(),
             inbound_account: Some(self.inbound_account.clone()),

@@ -291,6 +291,7 @@ pub fn new_message(account: &AccountId, body: &str) -> NewMessage {
         idempotency_key: None,
         request_hash: None,
         created_at: jiff::Timestamp::now().as_millisecond(),
+        lease_until: None,
     }
 }
 

@@ -8,6 +8,7 @@ mod support;
 mod bad_input;
 mod batch;
 mod cli;
+mod direct_dispatch;
 mod durability;
 mod env_config;
 mod keys;
