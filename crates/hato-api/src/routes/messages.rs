@@ -35,13 +35,15 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Send one message.
 ///
 /// The message is stored and queued before the answer, so a `202` means it will be sent.
-/// With an `Idempotency-Key`, sending the same request again returns the same message.
+/// Its status is `scheduled` (a `send_at` ahead), `queued`, or already `sending` when the
+/// dispatcher took it on the spot (nothing else was waiting). With an `Idempotency-Key`,
+/// sending the same request again returns the same message.
 #[utoipa::path(
     post, path = "/v1/messages", tag = "messages",
     request_body = SendMessageRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key and body return the same message")),
     responses(
-        (status = 202, description = "Accepted and queued (or scheduled)", body = Message),
+        (status = 202, description = "Accepted: scheduled, queued or already sending", body = Message),
         (status = 400, description = "Malformed JSON", body = ErrorEnvelope),
         (status = 401, description = "Missing or invalid API key", body = ErrorEnvelope),
         (status = 422, description = "A field is invalid, or the idempotency key was used with another body", body = ErrorEnvelope),
