@@ -75,8 +75,7 @@ pub enum InsertOutcome {
 /// What happened to a batch insert carrying an idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BatchInsert {
-    /// Stored; the leased dispatch jobs of the messages claimed on insert.
-    Inserted { claimed: Vec<ClaimedJob> },
+    Inserted,
     /// The key was used before: the stored request hash and response.
     Replay {
         request_hash: String,
@@ -137,7 +136,7 @@ impl Store {
         messages: Vec<NewMessage>,
         record: Option<BatchRecord>,
     ) -> Result<BatchInsert> {
-        // The jobs claimed on insert, or the record of an earlier request with the same key.
+        // The record of an earlier request with the same key, if there is one.
         let stored = self
             .on_writer("insert_batch", move |store| async move {
                 let mut tx = store.write().begin().await?;
@@ -157,19 +156,20 @@ impl Store {
                     .rows_affected();
                     if inserted == 0 {
                         tx.rollback().await?;
-                        return Ok(Err(record));
+                        return Ok(Some(record));
                     }
                 }
-                let claimed = insert_rows(&mut tx, &messages.iter().collect::<Vec<_>>()).await?;
+                // Batches are queued, never claimed on insert (see hato_engine::handoff).
+                insert_rows(&mut tx, &messages.iter().collect::<Vec<_>>()).await?;
                 tx.commit().await?;
-                Ok(Ok(claimed))
+                Ok(None)
             })
             .await?;
         match stored {
-            Ok(claimed) => Ok(BatchInsert::Inserted { claimed }),
+            None => Ok(BatchInsert::Inserted),
             // The record we collided with is committed (SQLite writes one transaction at a
             // time; PostgreSQL's ON CONFLICT waits for the other to end), so a reader sees it.
-            Err(record) => self.batch_replay(&record.account_id, &record.key).await,
+            Some(record) => self.batch_replay(&record.account_id, &record.key).await,
         }
     }
 

@@ -287,25 +287,6 @@ async fn send_batch(
             }),
         }
     }
-    // As for a single send: the due messages the dispatcher has room for are stored claimed
-    // and handed over; the others are queued.
-    let due = messages
-        .iter()
-        .filter(|m| m.status == MessageStatus::Queued)
-        .count();
-    let reservation = state.engine().reserve_dispatch(due);
-    let mut claimed_views = HashMap::new();
-    if let Some(reservation) = &reservation {
-        let due = messages
-            .iter_mut()
-            .zip(accepted.iter_mut())
-            .filter(|(m, _)| m.status == MessageStatus::Queued);
-        for (m, entry) in due.take(reservation.count()) {
-            m.claim_on_insert(reservation.lease_until());
-            entry.status = m.status;
-            claimed_views.insert(m.id.as_str().to_owned(), accepted_view(m));
-        }
-    }
     let status = if accepted.is_empty() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -331,18 +312,7 @@ async fn send_batch(
         });
     if !messages.is_empty() || record.is_some() {
         match state.store().insert_batch(messages, record).await? {
-            BatchInsert::Inserted { claimed } => {
-                if let Some(reservation) = reservation {
-                    let jobs = claimed
-                        .into_iter()
-                        .filter_map(|job| {
-                            let message = claimed_views.remove(&job.ref_id)?;
-                            Some(DispatchJob { job, message })
-                        })
-                        .collect();
-                    reservation.hand_over(jobs);
-                }
-            }
+            BatchInsert::Inserted => {}
             BatchInsert::Replay {
                 request_hash,
                 response_status,
