@@ -11,8 +11,8 @@
 use std::{sync::Arc, time::Duration};
 
 use hato_core::{Message, MessageId, PhoneNumber, Sender};
-use hato_store::{DispatchJob, Store, SubmitResult};
-use tokio::sync::{Notify, OwnedSemaphorePermit, mpsc};
+use hato_store::{Backend, DispatchJob, Store, SubmitResult};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
@@ -171,27 +171,51 @@ async fn idle(wakeup: &Notify, shutdown: &CancellationToken, duration: Duration)
 /// more gather for `gather` when there are few) goes into one transaction, and each message's
 /// room in the window is given back once its outcome is stored. Ends when every submitter is
 /// gone and every outcome written.
+///
+/// SQLite writes one transaction at a time, so one write in flight and the rest gathering
+/// makes the next transaction larger. PostgreSQL runs transactions side by side, each waiting
+/// on round trips: with one in flight, outcomes were stored after their delivery receipts had
+/// arrived (86 % of them, against 7 % with four), which sends those receipts the slow way
+/// (kept as unmatched, reconciled later).
 async fn record_outcomes(
     store: Store,
     mut outcomes: mpsc::UnboundedReceiver<Outcome>,
     gather: Duration,
 ) {
+    let parallel = match store.backend() {
+        Backend::Sqlite => 1,
+        Backend::Postgres => 4,
+    };
+    let slots = Arc::new(Semaphore::new(parallel));
+    let writes = TaskTracker::new();
     let mut batch: Vec<Outcome> = Vec::with_capacity(MAX_RECORD);
     while outcomes.recv_many(&mut batch, MAX_RECORD).await > 0 {
         if batch.len() < MIN_RECORD && !gather.is_zero() {
             tokio::time::sleep(gather).await;
-            while batch.len() < MAX_RECORD {
-                match outcomes.try_recv() {
-                    Ok(outcome) => batch.push(outcome),
-                    Err(_) => break,
-                }
+        }
+        let slot = slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        // Whatever arrived while waiting joins this transaction.
+        while batch.len() < MAX_RECORD {
+            match outcomes.try_recv() {
+                Ok(outcome) => batch.push(outcome),
+                Err(_) => break,
             }
         }
         let (results, permits): (Vec<SubmitResult>, Vec<OwnedSemaphorePermit>) =
             batch.drain(..).unzip();
-        record(&store, results).await;
-        drop(permits);
+        let store = store.clone();
+        writes.spawn(async move {
+            record(&store, results).await;
+            drop(permits);
+            drop(slot);
+        });
     }
+    writes.close();
+    writes.wait().await;
 }
 
 /// Below this many outcomes the recorder waits `gather` for more before writing.
