@@ -484,30 +484,40 @@ fn parse_smsc_url(text: &str, index: usize) -> anyhow::Result<ConnectorSettings>
         .filter(|s| !s.is_empty())
         .context("no SYSTEM_ID before @")?;
     let password = url.password().and_then(decode).unwrap_or_default();
-    Ok(ConnectorSettings {
-        name: if index == 0 {
-            "smsc".into()
-        } else {
-            format!("smsc{}", index + 1)
-        },
-        host,
-        port,
-        system_id,
-        password,
-        system_type: String::new(),
-        bind_mode: None,
-        binds: None,
-        window: None,
-        throughput: None,
-        long_messages: None,
-        data_coding_gsm7: None,
-        data_coding_ucs2: None,
-        enquire_link_interval: None,
-        response_timeout: None,
-        reconnect_min: None,
-        reconnect_max: None,
-        default_sender: None,
-    })
+    let name = if index == 0 {
+        "smsc".into()
+    } else {
+        format!("smsc{}", index + 1)
+    };
+    Ok(ConnectorSettings::new(
+        name, host, port, system_id, password,
+    ))
+}
+
+impl ConnectorSettings {
+    /// A connector with every optional setting at its default.
+    pub fn new(name: String, host: String, port: u16, system_id: String, password: String) -> Self {
+        Self {
+            name,
+            host,
+            port,
+            system_id,
+            password,
+            system_type: String::new(),
+            bind_mode: None,
+            binds: None,
+            window: None,
+            throughput: None,
+            long_messages: None,
+            data_coding_gsm7: None,
+            data_coding_ucs2: None,
+            enquire_link_interval: None,
+            response_timeout: None,
+            reconnect_min: None,
+            reconnect_max: None,
+            default_sender: None,
+        }
+    }
 }
 
 /// A duration written for people: `"250ms"`, `"30s"`, `"5m"`, `"2h"`.

@@ -126,24 +126,11 @@ async fn with_no_carrier_ready_messages_are_queued_and_cancellable(db: TestDb) {
 }
 
 fn unreachable_connector(config: &mut Config, port: u16) {
-    config.connectors.push(ConnectorSettings {
-        name: "down".into(),
-        host: "127.0.0.1".into(),
+    config.connectors.push(ConnectorSettings::new(
+        "down".into(),
+        "127.0.0.1".into(),
         port,
-        system_id: "hato".into(),
-        password: "secret".into(),
-        system_type: String::new(),
-        bind_mode: None,
-        binds: None,
-        window: None,
-        throughput: None,
-        long_messages: None,
-        data_coding_gsm7: None,
-        data_coding_ucs2: None,
-        enquire_link_interval: None,
-        response_timeout: None,
-        reconnect_min: None,
-        reconnect_max: None,
-        default_sender: None,
-    });
+        "hato".into(),
+        "secret".into(),
+    ));
 }

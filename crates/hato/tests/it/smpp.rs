@@ -198,24 +198,16 @@ async fn an_external_smsc_replaces_the_simulator(db: TestDb) {
     let addr = smsc.local_addr();
     let app = TestApp::start_with(db, |config| {
         config.connectors.push(ConnectorSettings {
-            name: "acme".into(),
-            host: addr.ip().to_string(),
-            port: addr.port(),
-            system_id: "acme".into(),
-            password: "s3cret".into(),
-            system_type: String::new(),
             bind_mode: Some("transmitter_receiver".into()),
-            binds: None,
-            window: None,
-            throughput: None,
             long_messages: Some("sar".into()),
-            data_coding_gsm7: None,
-            data_coding_ucs2: None,
-            enquire_link_interval: None,
-            response_timeout: None,
-            reconnect_min: None,
-            reconnect_max: None,
             default_sender: Some("ACME".into()),
+            ..ConnectorSettings::new(
+                "acme".into(),
+                addr.ip().to_string(),
+                addr.port(),
+                "acme".into(),
+                "s3cret".into(),
+            )
         });
     })
     .await;
