@@ -42,14 +42,19 @@ impl Submitter {
                 tracing::error!("a dispatch job came without room in the window");
                 return;
             };
-            let this = self.clone();
-            self.tasks.spawn(async move {
-                let result = dispatch_one(this.config, this.router, job).await;
-                record_metrics(&result);
-                // The recorder outlives every submission (see `run`).
-                let _ = this.outcomes.send((result, permit));
-            });
+            self.submit(job, permit);
         }
+    }
+
+    /// Submits one job on a task of its own, holding `permit` until its outcome is stored.
+    fn submit(&self, job: DispatchJob, permit: OwnedSemaphorePermit) {
+        let this = self.clone();
+        self.tasks.spawn(async move {
+            let result = dispatch_one(this.config, this.router, job).await;
+            record_metrics(&result);
+            // The recorder outlives every submission (see `run`).
+            let _ = this.outcomes.send((result, permit));
+        });
     }
 }
 
@@ -145,7 +150,7 @@ async fn handoff_loop(
     loop {
         tokio::select! {
             handoff = handoffs.recv() => match handoff {
-                Some(Handoff { jobs, permits }) => submitter.submit_all(jobs, permits),
+                Some(Handoff { job, permit }) => submitter.submit(job, permit),
                 None => return,
             },
             () = shutdown.cancelled() => break,
@@ -154,8 +159,8 @@ async fn handoff_loop(
     // The HTTP server has stopped before the engine: nothing new arrives, but what a
     // request handed over just before is sent rather than left to its lease.
     handoffs.close();
-    while let Some(Handoff { jobs, permits }) = handoffs.recv().await {
-        submitter.submit_all(jobs, permits);
+    while let Some(Handoff { job, permit }) = handoffs.recv().await {
+        submitter.submit(job, permit);
     }
 }
 

@@ -13,7 +13,7 @@
 //! acceptance on the writer (measured: 56,000 → 43,000 msg/s accepted, while end to end went
 //! 17,000 → 20,000), so batches are queued and claimed in lane order as before.
 //!
-//! It changes nothing that can be observed except speed:
+//! Apart from a `202` that may show the message `sending` already, nothing changes but speed:
 //! - Durability: the message and its leased job commit before `202`, as a claim leaves them.
 //!   A process that dies before recording the outcome leaves a lease, taken back at start-up
 //!   (or when it runs out), so the message is sent again: at-least-once, as for claims.
@@ -33,10 +33,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::{Router, clock::now_ms};
 
-/// Jobs handed over, with their room in the window (one permit each).
+/// A job handed over, with its room in the window.
 pub(crate) struct Handoff {
-    pub jobs: Vec<DispatchJob>,
-    pub permits: OwnedSemaphorePermit,
+    pub job: DispatchJob,
+    pub permit: OwnedSemaphorePermit,
 }
 
 /// The dispatcher's side of direct dispatch, shared with the API through the engine.
@@ -74,63 +74,46 @@ impl Intake {
         self.drained.store(drained, Ordering::Release);
     }
 
-    /// Room for up to `count` messages, or `None` when they should go through the queue.
-    pub(crate) fn reserve(&self, count: usize) -> Option<DispatchReservation> {
+    /// Room for one message, or `None` when it should go through the queue.
+    pub(crate) fn reserve(&self) -> Option<DispatchReservation> {
         if !self.enabled
             || !self.drained.load(Ordering::Acquire)
             || !self.router.carriers().iter().any(|c| c.is_ready())
         {
             return None;
         }
-        let count = count.min(self.in_flight.available_permits());
-        if count == 0 {
-            return None;
-        }
-        let permits = self
-            .in_flight
-            .clone()
-            .try_acquire_many_owned(u32::try_from(count).ok()?)
-            .ok()?;
+        let permit = self.in_flight.clone().try_acquire_owned().ok()?;
         Some(DispatchReservation {
-            permits,
+            permit,
             lease_until: now_ms() + self.lease_ms,
             handoffs: self.handoffs.clone(),
         })
     }
 }
 
-/// Room reserved in the dispatcher's window for messages about to be stored claimed.
+/// Room reserved in the dispatcher's window for a message about to be stored claimed.
 /// Dropping it (the insert failed, or was an idempotent replay) gives the room back.
 pub struct DispatchReservation {
-    permits: OwnedSemaphorePermit,
+    permit: OwnedSemaphorePermit,
     lease_until: i64,
     handoffs: mpsc::UnboundedSender<Handoff>,
 }
 
 impl DispatchReservation {
-    /// How many messages it has room for.
-    pub fn count(&self) -> usize {
-        self.permits.num_permits()
-    }
-
-    /// The lease to store the claimed jobs with (`NewMessage::claim_on_insert`).
+    /// The lease to store the claimed job with (`NewMessage::claim_on_insert`).
     pub fn lease_until(&self) -> i64 {
         self.lease_until
     }
 
-    /// Hands the stored, claimed messages to the dispatcher; room for any not stored is
-    /// given back. If the dispatcher has stopped, the jobs stay leased and are sent after
-    /// the next start.
-    pub fn hand_over(mut self, mut jobs: Vec<DispatchJob>) {
-        jobs.truncate(self.count());
-        if jobs.is_empty() {
-            return;
-        }
-        let Some(permits) = self.permits.split(jobs.len()) else {
-            return;
+    /// Hands the stored, claimed message to the dispatcher. If the dispatcher has stopped,
+    /// the job stays leased and is sent after the next start.
+    pub fn hand_over(self, job: DispatchJob) {
+        let handoff = Handoff {
+            job,
+            permit: self.permit,
         };
-        if self.handoffs.send(Handoff { jobs, permits }).is_err() {
-            tracing::debug!("dispatcher stopped: handed-over jobs wait for their lease");
+        if self.handoffs.send(handoff).is_err() {
+            tracing::debug!("dispatcher stopped: the handed-over job waits for its lease");
         }
     }
 }

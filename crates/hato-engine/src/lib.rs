@@ -108,12 +108,12 @@ impl Engine {
         self.dispatch_wakeup.notify_one();
     }
 
-    /// Room in the dispatcher's window for up to `count` due messages about to be stored,
-    /// which are then stored claimed and handed over (see [`handoff`]); `None` when they
-    /// should be queued instead (something due is waiting, no carrier is ready, the window is
-    /// full, or `direct_dispatch` is off).
-    pub fn reserve_dispatch(&self, count: usize) -> Option<DispatchReservation> {
-        self.intake.reserve(count)
+    /// Room in the dispatcher's window for a due message about to be stored, which is then
+    /// stored claimed and handed over (see [`handoff`]); `None` when it should be queued
+    /// instead (something due is waiting, no carrier is ready, the window is full, or
+    /// `direct_dispatch` is off).
+    pub fn reserve_dispatch(&self) -> Option<DispatchReservation> {
+        self.intake.reserve()
     }
 
     /// The carrier connections, for status pages.

@@ -74,7 +74,7 @@ async fn send_message(
     // Due now and nothing waiting ahead of it: store it claimed and hand it straight to the
     // dispatcher (one transaction less than queueing it, see hato_engine::handoff).
     let reservation = (message.status == MessageStatus::Queued)
-        .then(|| state.engine().reserve_dispatch(1))
+        .then(|| state.engine().reserve_dispatch())
         .flatten();
     if let Some(reservation) = &reservation {
         message.claim_on_insert(reservation.lease_until());
@@ -82,10 +82,10 @@ async fn send_message(
     match state.store().insert_message(message.clone()).await? {
         InsertOutcome::Inserted { claimed } => {
             match (reservation, claimed) {
-                (Some(reservation), Some(job)) => reservation.hand_over(vec![DispatchJob {
+                (Some(reservation), Some(job)) => reservation.hand_over(DispatchJob {
                     job,
                     message: accepted_view(&message),
-                }]),
+                }),
                 _ => state.engine().notify_dispatch(),
             }
             metrics::counter!("hato_messages_accepted_total", "kind" => message.kind.as_str())
