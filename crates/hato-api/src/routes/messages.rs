@@ -81,16 +81,17 @@ async fn send_message(
     }
     match state.store().insert_message(message.clone()).await? {
         InsertOutcome::Inserted { claimed } => {
+            let view = accepted_view(&message);
             match (reservation, claimed) {
                 (Some(reservation), Some(job)) => reservation.hand_over(DispatchJob {
                     job,
-                    message: accepted_view(&message),
+                    message: view.clone(),
                 }),
                 _ => state.engine().notify_dispatch(),
             }
             metrics::counter!("hato_messages_accepted_total", "kind" => message.kind.as_str())
                 .increment(1);
-            Ok((StatusCode::ACCEPTED, Json(accepted_view(&message))).into_response())
+            Ok((StatusCode::ACCEPTED, Json(view)).into_response())
         }
         InsertOutcome::Existing {
             id,
