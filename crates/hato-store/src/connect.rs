@@ -157,11 +157,12 @@ impl Store {
 }
 
 /// The SQLite write connection, with the same settings as the pools' and a statement cache
-/// large enough for the store's statements (multi-row statements come in a few sizes each).
+/// large enough for the store's statements (multi-row statements come in at most ~10 sizes
+/// each: see `sql::statement_chunks`).
 fn open_sqlite_writer(path: &Path, setup: &str) -> Result<WriteDb> {
     let conn = rusqlite::Connection::open(path)?;
     conn.execute_batch(setup)?;
-    conn.set_prepared_statement_cache_capacity(128);
+    conn.set_prepared_statement_cache_capacity(256);
     Ok(WriteDb::Sqlite(Arc::new(tokio::sync::Mutex::new(
         SqliteWriter::new(conn),
     ))))

@@ -7,11 +7,11 @@ use hato_core::{Message, MessageId, MessageStatus};
 
 use crate::{
     Result, Store,
-    db::{self, Tx},
+    db::Tx,
     jobs::{self, ClaimedJob, Queue},
     receipts::{apply_early_receipts, insert_parts},
     rows::{MESSAGE_COLUMNS, message_from_row},
-    sql::{placeholder_list, rows_per_statement, values_rows},
+    sql::{placeholder_list, rows_per_statement, shaped, statement_chunks, values_rows},
     transitions::{self, Change, Outbox},
 };
 
@@ -97,17 +97,22 @@ impl Store {
             tx.commit().await?;
             return Ok(Vec::new());
         }
-        // `sending` is included: a message left `sending` by a process that died is retried.
-        let sql = format!(
-            "UPDATE messages SET status = 'sending', sending_at = $1, updated_at = $2 \
-             WHERE status IN ('scheduled', 'queued', 'sending') AND id IN ({}) RETURNING {MESSAGE_COLUMNS}",
-            placeholder_list(3, jobs.len())
-        );
-        let mut query = db::query(sql).bind(now).bind(now);
-        for job in &jobs {
-            query = query.bind(job.ref_id.as_str());
+        let mut rows = Vec::with_capacity(jobs.len());
+        for chunk in statement_chunks(&jobs, rows_per_statement(1)) {
+            // `sending` is included: a message left `sending` by a process that died is retried.
+            let shape = shaped(0, chunk.len(), || {
+                format!(
+                    "UPDATE messages SET status = 'sending', sending_at = $1, updated_at = $2 \
+                     WHERE status IN ('scheduled', 'queued', 'sending') AND id IN ({}) RETURNING {MESSAGE_COLUMNS}",
+                    placeholder_list(3, chunk.len())
+                )
+            });
+            let mut query = shape.query().bind(now).bind(now);
+            for job in chunk {
+                query = query.bind(job.ref_id.as_str());
+            }
+            rows.extend(query.fetch_all(&mut tx).await?);
         }
-        let rows = query.fetch_all(&mut tx).await?;
         let mut messages: std::collections::HashMap<String, Message> = rows
             .iter()
             .map(|row| message_from_row(row).map(|m| (m.id.as_str().to_owned(), m)))
@@ -235,23 +240,27 @@ impl Store {
 /// (no carrier available) gives its attempt back.
 async fn requeue_jobs(conn: &mut Tx, requeue: &[(i64, &MessageId, i64, bool)]) -> Result<()> {
     const COLS: usize = 3;
-    for chunk in requeue.chunks(rows_per_statement(COLS)) {
-        let sql = format!(
-            "UPDATE messages SET status = 'queued' WHERE status = 'sending' AND id IN ({})",
-            placeholder_list(1, chunk.len())
-        );
-        let mut query = db::query(sql);
+    for chunk in statement_chunks(requeue, rows_per_statement(COLS)) {
+        let shape = shaped(0, chunk.len(), || {
+            format!(
+                "UPDATE messages SET status = 'queued' WHERE status = 'sending' AND id IN ({})",
+                placeholder_list(1, chunk.len())
+            )
+        });
+        let mut query = shape.query();
         for (_, message_id, _, _) in chunk {
             query = query.bind(message_id.as_str());
         }
         query.execute(&mut *conn).await?;
-        let sql = format!(
-            "UPDATE jobs SET run_at = v.column2, lease_until = 0, \
-               attempts = CASE WHEN v.column3 = 1 AND jobs.attempts > 0 THEN jobs.attempts - 1 ELSE jobs.attempts END \
-             FROM (VALUES {}) AS v WHERE jobs.id = v.column1",
-            values_rows(chunk.len(), COLS)
-        );
-        let mut query = db::query(sql);
+        let shape = shaped(0, chunk.len(), || {
+            format!(
+                "UPDATE jobs SET run_at = v.column2, lease_until = 0, \
+                   attempts = CASE WHEN v.column3 = 1 AND jobs.attempts > 0 THEN jobs.attempts - 1 ELSE jobs.attempts END \
+                 FROM (VALUES {}) AS v WHERE jobs.id = v.column1",
+                values_rows(chunk.len(), COLS)
+            )
+        });
+        let mut query = shape.query();
         for (job_id, _, run_at, uncount) in chunk {
             query = query.bind(*job_id).bind(*run_at).bind(i64::from(*uncount));
         }

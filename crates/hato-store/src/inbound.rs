@@ -26,9 +26,9 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     Result, Store,
-    db::{self, Tx},
+    db::Tx,
     rows::{MESSAGE_COLUMNS, message_from_row},
-    sql::{rows_per_statement, values_rows},
+    sql::{rows_per_statement, shaped, statement_chunks, values_rows},
     transitions::{self, Outbox},
 };
 
@@ -200,14 +200,16 @@ async fn insert_many(
 /// stored ones by id.
 async fn insert_rows(conn: &mut Tx, new: &[&Prepared<'_>]) -> Result<HashMap<String, Message>> {
     let mut stored = HashMap::with_capacity(new.len());
-    for chunk in new.chunks(rows_per_statement(INBOUND_COLUMN_COUNT)) {
-        let sql = format!(
-            "INSERT INTO messages ({INBOUND_COLUMNS}) VALUES {} \
-             ON CONFLICT (inbound_key) WHERE inbound_key IS NOT NULL DO NOTHING \
-             RETURNING {MESSAGE_COLUMNS}",
-            values_rows(chunk.len(), INBOUND_COLUMN_COUNT)
-        );
-        let mut query = db::query(sql);
+    for chunk in statement_chunks(new, rows_per_statement(INBOUND_COLUMN_COUNT)) {
+        let shape = shaped(0, chunk.len(), || {
+            format!(
+                "INSERT INTO messages ({INBOUND_COLUMNS}) VALUES {} \
+                 ON CONFLICT (inbound_key) WHERE inbound_key IS NOT NULL DO NOTHING \
+                 RETURNING {MESSAGE_COLUMNS}",
+                values_rows(chunk.len(), INBOUND_COLUMN_COUNT)
+            )
+        });
+        let mut query = shape.query();
         for p in chunk {
             let analysis = analyze(&p.inbound.body);
             let at = p.inbound.received_at;
@@ -239,12 +241,14 @@ async fn insert_rows(conn: &mut Tx, new: &[&Prepared<'_>]) -> Result<HashMap<Str
 /// The stored message of each key that has one.
 async fn existing(conn: &mut Tx, keys: &[&str]) -> Result<HashMap<String, MessageId>> {
     let mut found: HashMap<String, MessageId> = HashMap::new();
-    for chunk in keys.chunks(900) {
-        let sql = format!(
-            "SELECT id, inbound_key FROM messages WHERE inbound_key IN ({})",
-            crate::sql::placeholder_list(1, chunk.len())
-        );
-        let mut query = db::query(sql);
+    for chunk in statement_chunks(keys, 900) {
+        let shape = shaped(0, chunk.len(), || {
+            format!(
+                "SELECT id, inbound_key FROM messages WHERE inbound_key IN ({})",
+                crate::sql::placeholder_list(1, chunk.len())
+            )
+        });
+        let mut query = shape.query();
         for key in chunk {
             query = query.bind(*key);
         }

@@ -8,7 +8,7 @@
 use crate::{
     Backend, Result, Store,
     db::{self, Tx},
-    sql::{placeholder_list, rows_per_statement, values_rows_from},
+    sql::{placeholder_list, rows_per_statement, shaped, statement_chunks, values_rows_from},
 };
 
 /// Which worker a job is for.
@@ -96,14 +96,16 @@ pub(crate) async fn enqueue_many(
     jobs: &[(&str, i64)],
 ) -> Result<()> {
     const COLS: usize = 2;
-    for chunk in jobs.chunks(rows_per_statement(COLS)) {
-        let sql = format!(
-            "INSERT INTO jobs (queue, lane, ref_id, run_at, created_at) \
-             SELECT $1, $2, column1, column2, column2 FROM (VALUES {}) AS v WHERE true \
-             ON CONFLICT (queue, ref_id) DO NOTHING",
-            values_rows_from(3, chunk.len(), COLS)
-        );
-        let mut query = db::query(sql).bind(queue.as_str()).bind(lane);
+    for chunk in statement_chunks(jobs, rows_per_statement(COLS)) {
+        let shape = shaped(0, chunk.len(), || {
+            format!(
+                "INSERT INTO jobs (queue, lane, ref_id, run_at, created_at) \
+                 SELECT $1, $2, column1, column2, column2 FROM (VALUES {}) AS v WHERE true \
+                 ON CONFLICT (queue, ref_id) DO NOTHING",
+                values_rows_from(3, chunk.len(), COLS)
+            )
+        });
+        let mut query = shape.query().bind(queue.as_str()).bind(lane);
         for (ref_id, run_at) in chunk {
             query = query.bind(*ref_id).bind(*run_at);
         }
@@ -113,12 +115,14 @@ pub(crate) async fn enqueue_many(
 }
 
 pub(crate) async fn delete(conn: &mut Tx, ids: &[i64]) -> Result<()> {
-    for chunk in ids.chunks(500) {
-        let sql = format!(
-            "DELETE FROM jobs WHERE id IN ({})",
-            placeholder_list(1, chunk.len())
-        );
-        let mut query = db::query(sql);
+    for chunk in statement_chunks(ids, 500) {
+        let shape = shaped(0, chunk.len(), || {
+            format!(
+                "DELETE FROM jobs WHERE id IN ({})",
+                placeholder_list(1, chunk.len())
+            )
+        });
+        let mut query = shape.query();
         for id in chunk {
             query = query.bind(*id);
         }

@@ -9,7 +9,7 @@ use crate::{
     group_commit::InsertRequest,
     jobs::{ClaimedJob, Queue},
     rows::{MESSAGE_COLUMNS, message_from_row},
-    sql::{rows_per_statement, values_rows},
+    sql::{rows_per_statement, shaped, statement_chunks, values_rows},
     transitions::{self, Change, Outbox},
 };
 
@@ -376,12 +376,14 @@ pub(crate) async fn insert_rows(
     messages: &[&NewMessage],
 ) -> Result<Vec<ClaimedJob>> {
     let mut claimed = Vec::new();
-    for chunk in messages.chunks(rows_per_statement(NEW_MESSAGE_COLUMN_COUNT)) {
-        let sql = format!(
-            "INSERT INTO messages ({NEW_MESSAGE_COLUMNS}) VALUES {}",
-            values_rows(chunk.len(), NEW_MESSAGE_COLUMN_COUNT)
-        );
-        let mut query = db::query(sql);
+    for chunk in statement_chunks(messages, rows_per_statement(NEW_MESSAGE_COLUMN_COUNT)) {
+        let shape = shaped(0, chunk.len(), || {
+            format!(
+                "INSERT INTO messages ({NEW_MESSAGE_COLUMNS}) VALUES {}",
+                values_rows(chunk.len(), NEW_MESSAGE_COLUMN_COUNT)
+            )
+        });
+        let mut query = shape.query();
         for m in chunk {
             query = bind_new_message(query, m);
         }
@@ -395,16 +397,18 @@ pub(crate) async fn insert_rows(
 /// leased (claimed on insert), whose ids the dispatcher needs.
 async fn insert_jobs(conn: &mut Tx, messages: &[&NewMessage]) -> Result<Vec<ClaimedJob>> {
     let leased = messages.iter().any(|m| m.lease_until.is_some());
-    let sql = format!(
-        "INSERT INTO jobs ({JOB_COLUMNS}) VALUES {}{}",
-        values_rows(messages.len(), JOB_COLUMN_COUNT),
-        if leased {
-            " RETURNING id, ref_id, attempts, lease_until"
-        } else {
-            ""
-        }
-    );
-    let mut query = db::query(sql);
+    let returning = if leased {
+        " RETURNING id, ref_id, attempts, lease_until"
+    } else {
+        ""
+    };
+    let shape = shaped(u64::from(leased), messages.len(), || {
+        format!(
+            "INSERT INTO jobs ({JOB_COLUMNS}) VALUES {}{returning}",
+            values_rows(messages.len(), JOB_COLUMN_COUNT),
+        )
+    });
+    let mut query = shape.query();
     for m in messages {
         query = bind_job(query, m);
     }
@@ -429,12 +433,14 @@ pub(crate) async fn insert_one_idempotent(
     conn: &mut Tx,
     message: &NewMessage,
 ) -> Result<InsertOutcome> {
-    let sql = format!(
-        "INSERT INTO messages ({NEW_MESSAGE_COLUMNS}) VALUES {} \
-         ON CONFLICT (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING",
-        values_rows(1, NEW_MESSAGE_COLUMN_COUNT)
-    );
-    let inserted = bind_new_message(db::query(sql), message)
+    let shape = shaped(0, 1, || {
+        format!(
+            "INSERT INTO messages ({NEW_MESSAGE_COLUMNS}) VALUES {} \
+             ON CONFLICT (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING",
+            values_rows(1, NEW_MESSAGE_COLUMN_COUNT)
+        )
+    });
+    let inserted = bind_new_message(shape.query(), message)
         .execute(&mut *conn)
         .await?
         .rows_affected();

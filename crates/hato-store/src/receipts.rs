@@ -13,7 +13,7 @@ use hato_core::{MessageId, MessageStatus};
 use crate::{
     Result, Store, StoreError,
     db::{self, Tx},
-    sql::{placeholder_list, rows_per_statement, values_rows},
+    sql::{placeholder_list, rows_per_statement, shaped, statement_chunks, values_rows},
     transitions::{self, Change, Outbox},
 };
 
@@ -145,15 +145,17 @@ pub(crate) async fn insert_parts(
         }
     }
     const COLS: usize = 5;
-    for chunk in rows.chunks(rows_per_statement(COLS)) {
-        let sql = format!(
-            "INSERT INTO message_parts (message_id, part, connector, carrier_message_id, updated_at, status) \
-             SELECT column1, column2, column3, column4, column5, 'sent' FROM (VALUES {}) AS v WHERE true \
-             ON CONFLICT (message_id, part) DO UPDATE SET connector = excluded.connector, \
-               carrier_message_id = excluded.carrier_message_id, status = 'sent', updated_at = excluded.updated_at",
-            values_rows(chunk.len(), COLS)
-        );
-        let mut query = db::query(sql);
+    for chunk in statement_chunks(&rows, rows_per_statement(COLS)) {
+        let shape = shaped(0, chunk.len(), || {
+            format!(
+                "INSERT INTO message_parts (message_id, part, connector, carrier_message_id, updated_at, status) \
+                 SELECT column1, column2, column3, column4, column5, 'sent' FROM (VALUES {}) AS v WHERE true \
+                 ON CONFLICT (message_id, part) DO UPDATE SET connector = excluded.connector, \
+                   carrier_message_id = excluded.carrier_message_id, status = 'sent', updated_at = excluded.updated_at",
+                values_rows(chunk.len(), COLS)
+            )
+        });
+        let mut query = shape.query();
         for (message_id, part, connector, carrier_id, at) in chunk {
             query = query
                 .bind(*message_id)
@@ -176,13 +178,15 @@ pub(crate) async fn apply_early_receipts(
 ) -> Result<()> {
     let mut receipts = Vec::new();
     let mut keys = Vec::new();
-    for chunk in carrier_ids.chunks(ID_LIST_CHUNK) {
-        let sql = format!(
-            "DELETE FROM unmatched_receipts WHERE connector = $1 AND carrier_message_id IN ({}) \
-             RETURNING carrier_message_id, receipt_key, status, error_code, received_at",
-            placeholder_list(2, chunk.len())
-        );
-        let mut query = db::query(sql).bind(connector);
+    for chunk in statement_chunks(carrier_ids, ID_LIST_CHUNK) {
+        let shape = shaped(0, chunk.len(), || {
+            format!(
+                "DELETE FROM unmatched_receipts WHERE connector = $1 AND carrier_message_id IN ({}) \
+                 RETURNING carrier_message_id, receipt_key, status, error_code, received_at",
+                placeholder_list(2, chunk.len())
+            )
+        });
+        let mut query = shape.query().bind(connector);
         for id in chunk {
             query = query.bind(*id);
         }
@@ -210,12 +214,14 @@ pub(crate) async fn apply_early_receipts(
         return Ok(());
     }
     // The receipt's rows for its other id forms are spent too.
-    for chunk in keys.chunks(ID_LIST_CHUNK) {
-        let sql = format!(
-            "DELETE FROM unmatched_receipts WHERE connector = $1 AND receipt_key IN ({})",
-            placeholder_list(2, chunk.len())
-        );
-        let mut query = db::query(sql).bind(connector);
+    for chunk in statement_chunks(&keys, ID_LIST_CHUNK) {
+        let shape = shaped(0, chunk.len(), || {
+            format!(
+                "DELETE FROM unmatched_receipts WHERE connector = $1 AND receipt_key IN ({})",
+                placeholder_list(2, chunk.len())
+            )
+        });
+        let mut query = shape.query().bind(connector);
         for key in chunk {
             query = query.bind(key.as_str());
         }
@@ -352,13 +358,15 @@ async fn load_parts<'r>(
         ids.dedup();
         // Rows are keyed by the receipt's own string, which outlives this function's rows.
         let own: HashSet<&'r str> = ids.iter().copied().collect();
-        for chunk in ids.chunks(ID_LIST_CHUNK) {
-            let sql = format!(
-                "SELECT message_id, part, carrier_message_id, status, updated_at FROM message_parts \
-                 WHERE connector = $1 AND carrier_message_id IN ({})",
-                placeholder_list(2, chunk.len())
-            );
-            let mut query = db::query(sql).bind(connector);
+        for chunk in statement_chunks(&ids, ID_LIST_CHUNK) {
+            let shape = shaped(0, chunk.len(), || {
+                format!(
+                    "SELECT message_id, part, carrier_message_id, status, updated_at FROM message_parts \
+                     WHERE connector = $1 AND carrier_message_id IN ({})",
+                    placeholder_list(2, chunk.len())
+                )
+            });
+            let mut query = shape.query().bind(connector);
             for id in chunk {
                 query = query.bind(*id);
             }
@@ -382,15 +390,17 @@ async fn load_parts<'r>(
 
 async fn write_part_updates(conn: &mut Tx, updates: &[PartUpdate<'_>]) -> Result<()> {
     const COLS: usize = 5;
-    for chunk in updates.chunks(rows_per_statement(COLS)) {
-        let sql = format!(
-            "UPDATE message_parts SET status = v.column3, error_code = v.column4, updated_at = v.column5 \
-             FROM (VALUES {}) AS v \
-             WHERE message_parts.message_id = v.column1 AND message_parts.part = v.column2 \
-               AND message_parts.status = 'sent'",
-            values_rows(chunk.len(), COLS)
-        );
-        let mut query = db::query(sql);
+    for chunk in statement_chunks(updates, rows_per_statement(COLS)) {
+        let shape = shaped(0, chunk.len(), || {
+            format!(
+                "UPDATE message_parts SET status = v.column3, error_code = v.column4, updated_at = v.column5 \
+                 FROM (VALUES {}) AS v \
+                 WHERE message_parts.message_id = v.column1 AND message_parts.part = v.column2 \
+                   AND message_parts.status = 'sent'",
+                values_rows(chunk.len(), COLS)
+            )
+        });
+        let mut query = shape.query();
         for update in chunk {
             query = query
                 .bind(update.message_id)
@@ -414,12 +424,14 @@ async fn part_states(
     ids.sort_unstable();
     ids.dedup();
     let mut parts: HashMap<String, Vec<(String, Option<String>)>> = HashMap::new();
-    for chunk in ids.chunks(ID_LIST_CHUNK) {
-        let sql = format!(
-            "SELECT message_id, status, error_code FROM message_parts WHERE message_id IN ({})",
-            placeholder_list(1, chunk.len())
-        );
-        let mut query = db::query(sql);
+    for chunk in statement_chunks(&ids, ID_LIST_CHUNK) {
+        let shape = shaped(0, chunk.len(), || {
+            format!(
+                "SELECT message_id, status, error_code FROM message_parts WHERE message_id IN ({})",
+                placeholder_list(1, chunk.len())
+            )
+        });
+        let mut query = shape.query();
         for id in chunk {
             query = query.bind(*id);
         }
@@ -490,13 +502,15 @@ async fn keep_unmatched(conn: &mut Tx, receipts: &[&ReceiptUpdate]) -> Result<()
         }
     }
     const COLS: usize = 6;
-    for chunk in rows.chunks(rows_per_statement(COLS)) {
-        let sql = format!(
-            "INSERT INTO unmatched_receipts (connector, carrier_message_id, receipt_key, status, error_code, received_at) \
-             VALUES {}",
-            values_rows(chunk.len(), COLS)
-        );
-        let mut query = db::query(sql);
+    for chunk in statement_chunks(&rows, rows_per_statement(COLS)) {
+        let shape = shaped(0, chunk.len(), || {
+            format!(
+                "INSERT INTO unmatched_receipts (connector, carrier_message_id, receipt_key, status, error_code, received_at) \
+                 VALUES {}",
+                values_rows(chunk.len(), COLS)
+            )
+        });
+        let mut query = shape.query();
         for (receipt, carrier_id) in chunk {
             let key = receipt
                 .carrier_ids

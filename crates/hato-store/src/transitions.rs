@@ -15,7 +15,10 @@ use crate::{
     db::{self, Tx},
     jobs::{self, Queue},
     rows::{MESSAGE_COLUMNS, message_from_row, status_time_column, ts},
-    sql::{placeholder_list, rows_per_statement, values_rows, values_rows_from},
+    sql::{
+        placeholder_list, rows_per_statement, shaped, statement_chunks, values_rows,
+        values_rows_from,
+    },
 };
 
 /// Lane of webhook jobs: after dispatch in urgency, but their own queue, so never competing.
@@ -104,20 +107,22 @@ async fn update_statuses(
         }
         const COLS: usize = 5;
         let column = status_time_column(status);
-        for chunk in group.chunks(rows_per_statement(COLS)) {
-            let sql = format!(
-                "UPDATE messages SET status = $1, {column} = v.column2, updated_at = v.column2, \
-                   connector = COALESCE(v.column3, messages.connector), \
-                   error_code = COALESCE(v.column4, messages.error_code), \
-                   error_message = COALESCE(v.column5, messages.error_message) \
-                 FROM (VALUES {}) AS v \
-                 WHERE messages.id = v.column1 AND messages.status IN ({}) \
-                 RETURNING messages.id, messages.account_id, \
-                   CASE WHEN messages.status_callback IS NULL THEN 0 ELSE 1 END AS has_callback",
-                values_rows_from(2, chunk.len(), COLS),
-                placeholder_list(2 + chunk.len() * COLS, from.len())
-            );
-            let mut query = db::query(sql).bind(status.as_str());
+        for chunk in statement_chunks(&group, rows_per_statement(COLS)) {
+            let shape = shaped(statuses_variant(status, &from), chunk.len(), || {
+                format!(
+                    "UPDATE messages SET status = $1, {column} = v.column2, updated_at = v.column2, \
+                       connector = COALESCE(v.column3, messages.connector), \
+                       error_code = COALESCE(v.column4, messages.error_code), \
+                       error_message = COALESCE(v.column5, messages.error_message) \
+                     FROM (VALUES {}) AS v \
+                     WHERE messages.id = v.column1 AND messages.status IN ({}) \
+                     RETURNING messages.id, messages.account_id, \
+                       CASE WHEN messages.status_callback IS NULL THEN 0 ELSE 1 END AS has_callback",
+                    values_rows_from(2, chunk.len(), COLS),
+                    placeholder_list(2 + chunk.len() * COLS, from.len())
+                )
+            });
+            let mut query = shape.query().bind(status.as_str());
             for change in chunk {
                 query = query
                     .bind(change.message_id)
@@ -152,12 +157,14 @@ async fn update_statuses(
 /// is its `updated_at`: the time of the change that was just written.
 async fn messages_by_id(conn: &mut Tx, ids: &[String]) -> Result<Vec<(AccountId, Message, i64)>> {
     let mut messages = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(rows_per_statement(1)) {
-        let sql = format!(
-            "SELECT {MESSAGE_COLUMNS}, account_id FROM messages WHERE id IN ({})",
-            placeholder_list(1, chunk.len())
-        );
-        let mut query = db::query(sql);
+    for chunk in statement_chunks(ids, rows_per_statement(1)) {
+        let shape = shaped(0, chunk.len(), || {
+            format!(
+                "SELECT {MESSAGE_COLUMNS}, account_id FROM messages WHERE id IN ({})",
+                placeholder_list(1, chunk.len())
+            )
+        });
+        let mut query = shape.query();
         for id in chunk {
             query = query.bind(id.as_str());
         }
@@ -169,6 +176,17 @@ async fn messages_by_id(conn: &mut Tx, ids: &[String]) -> Result<Vec<(AccountId,
         }
     }
     Ok(messages)
+}
+
+/// The statuses an update's text depends on, as the variant of its [`shaped`] statement:
+/// one bit per status it moves from, and the status it moves to above them.
+fn statuses_variant(to: MessageStatus, from: &[MessageStatus]) -> u64 {
+    let bit = |status: MessageStatus| {
+        let index = MessageStatus::ALL.iter().position(|s| *s == status);
+        1u64 << index.unwrap_or(0)
+    };
+    from.iter()
+        .fold(bit(to) << 32, |mask, status| mask | bit(*status))
 }
 
 /// Every status a message may move to `status` from.
@@ -217,13 +235,15 @@ pub(crate) async fn announce_many(
         });
     }
     const COLS: usize = 7;
-    for chunk in deliveries.chunks(rows_per_statement(COLS)) {
-        let sql = format!(
-            "INSERT INTO webhook_deliveries (id, account_id, message_id, event_type, url, payload, created_at, status, attempts, updated_at) \
-             SELECT column1, column2, column3, column4, column5, column6, column7, 'pending', 0, column7 FROM (VALUES {}) AS v",
-            values_rows(chunk.len(), COLS)
-        );
-        let mut query = db::query(sql);
+    for chunk in statement_chunks(&deliveries, rows_per_statement(COLS)) {
+        let shape = shaped(0, chunk.len(), || {
+            format!(
+                "INSERT INTO webhook_deliveries (id, account_id, message_id, event_type, url, payload, created_at, status, attempts, updated_at) \
+                 SELECT column1, column2, column3, column4, column5, column6, column7, 'pending', 0, column7 FROM (VALUES {}) AS v",
+                values_rows(chunk.len(), COLS)
+            )
+        });
+        let mut query = shape.query();
         for delivery in chunk {
             query = query
                 .bind(delivery.id.as_str())

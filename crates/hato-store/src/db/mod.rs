@@ -21,7 +21,7 @@ use std::{borrow::Cow, sync::Arc};
 use sqlx::{Any, AnyPool};
 
 use crate::{Result, StoreError};
-use sqlite::{sqlite_execute, sqlite_fetch};
+use sqlite::{anonymous_placeholders, sqlite_execute, sqlite_fetch};
 pub(crate) use tx::{SqliteWriter, Tx, WriteDb};
 
 /// A value bound to a placeholder. NULLs carry their type: PostgreSQL wants one.
@@ -77,6 +77,8 @@ impl<'q> Bind<'q> for Option<String> {
 /// A statement with `$1, $2, …` placeholders and the values bound to them, in order.
 pub(crate) struct Query<'q> {
     sql: Cow<'q, str>,
+    /// The SQLite form of `sql`, when it was made once for all ([`Shape`]).
+    anonymous: Option<&'static Anonymous>,
     values: Vec<Value<'q>>,
 }
 
@@ -85,7 +87,46 @@ pub(crate) struct Query<'q> {
 pub(crate) fn query<'q>(sql: impl Into<Cow<'q, str>>) -> Query<'q> {
     Query {
         sql: sql.into(),
+        anonymous: None,
         values: Vec::new(),
+    }
+}
+
+/// A statement kept for the life of the process ([`crate::sql::shaped`]), in both forms: its
+/// text with `$n` placeholders, and the SQLite writer's form of it, so neither is built again.
+pub(crate) struct Shape {
+    text: String,
+    anonymous: Anonymous,
+}
+
+/// SQL with anonymous `?` placeholders, and the `$n` each one stands for.
+pub(crate) struct Anonymous {
+    sql: String,
+    numbers: Vec<usize>,
+}
+
+impl Shape {
+    pub(crate) fn new(text: String) -> Self {
+        let (sql, numbers) = anonymous_placeholders(&text);
+        let anonymous = Anonymous {
+            sql: sql.into_owned(),
+            numbers,
+        };
+        Self { text, anonymous }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// A query of this statement, to bind values to.
+    pub(crate) fn query<'q>(&'static self) -> Query<'q> {
+        Query {
+            sql: Cow::Borrowed(&self.text),
+            anonymous: Some(&self.anonymous),
+            values: Vec::new(),
+        }
     }
 }
 

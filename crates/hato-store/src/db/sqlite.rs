@@ -2,7 +2,7 @@
 
 use std::{borrow::Cow, sync::Arc};
 
-use super::{Cell, Query, Row, Value};
+use super::{Anonymous, Cell, Query, Row, Value};
 
 /// Prepares (from the connection's cache) and binds a statement.
 ///
@@ -14,8 +14,15 @@ fn sqlite_prepare<'c>(
     conn: &'c rusqlite::Connection,
     query: &Query<'_>,
 ) -> rusqlite::Result<rusqlite::CachedStatement<'c>> {
-    let (sql, numbers) = anonymous_placeholders(&query.sql);
-    let mut statement = conn.prepare_cached(&sql)?;
+    let computed;
+    let (sql, numbers): (&str, &[usize]) = match query.anonymous {
+        Some(Anonymous { sql, numbers }) => (sql, numbers),
+        None => {
+            computed = anonymous_placeholders(&query.sql);
+            (&computed.0, &computed.1)
+        }
+    };
+    let mut statement = conn.prepare_cached(sql)?;
     for index in 1..=statement.parameter_count() {
         let number = numbers.get(index - 1).copied().unwrap_or(index);
         let value = number
@@ -38,7 +45,7 @@ fn sqlite_prepare<'c>(
 
 /// `sql` with every `$n` replaced by `?`, and the `n` of each in order of appearance (a `$n`
 /// used twice is bound twice). Statements here never hold `$` in string literals.
-fn anonymous_placeholders(sql: &str) -> (Cow<'_, str>, Vec<usize>) {
+pub(super) fn anonymous_placeholders(sql: &str) -> (Cow<'_, str>, Vec<usize>) {
     if !sql.contains('$') {
         return (Cow::Borrowed(sql), Vec::new());
     }
