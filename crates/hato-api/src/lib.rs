@@ -22,9 +22,10 @@ pub use state::{ApiSettings, AppState, Price};
 use std::time::Duration;
 
 use axum::{
-    Json, Router,
+    Router,
+    body::Bytes,
     extract::{MatchedPath, Request},
-    http::StatusCode,
+    http::{StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::get,
@@ -44,12 +45,18 @@ pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
     let (api, openapi) = openapi::api_router().split_for_parts();
-    let openapi_json = serde_json::to_value(&openapi).unwrap_or_default();
+    // Rendered once, and shared: axum clones the whole router, every handler's captures
+    // included, for each new connection, and the document as a `serde_json::Value` (nested
+    // maps) made that clone cost ~0.5 ms per connection (`perf`, BENCHMARKS.md session 6).
+    let openapi_json = Bytes::from(serde_json::to_vec(&openapi).unwrap_or_default());
     Router::new()
         .merge(api)
         .route(
             "/v1/openapi.json",
-            get(move || async move { Json(openapi_json.clone()) }),
+            get(move || {
+                let document = openapi_json.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], document) }
+            }),
         )
         .merge(routes::health::router())
         .fallback(not_found)
