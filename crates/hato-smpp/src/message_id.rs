@@ -9,6 +9,8 @@
 //!    first match (scoped to the connector, since ids are only unique per SMSC).
 
 /// Lowercase, without surrounding space, a `0x` prefix or leading zeros (`"0"` stays `"0"`).
+/// Zeros followed by white space (`"0 5"`) are a word of the id rather than padding, and
+/// stay: the result never starts with white space, so it is its own canonical form.
 pub fn canonical_message_id(id: &str) -> String {
     let id = id.trim();
     let id = id
@@ -19,6 +21,9 @@ pub fn canonical_message_id(id: &str) -> String {
     let trimmed = id.trim_start_matches('0');
     if trimmed.is_empty() && !id.is_empty() {
         return "0".to_owned();
+    }
+    if trimmed.starts_with(char::is_whitespace) {
+        return id.to_ascii_lowercase();
     }
     trimmed.to_ascii_lowercase()
 }
@@ -70,6 +75,17 @@ mod tests {
     }
 
     #[test]
+    fn zeros_before_white_space_are_not_padding() {
+        // Found by the message_id fuzz target: stripping the zeros of "0 5" left " 5",
+        // which is not its own canonical form ("5"), so the form stored for an id and the
+        // forms a receipt looks up could disagree.
+        assert_eq!(canonical_message_id("0 5"), "0 5");
+        assert_eq!(canonical_message_id("000\u{c} A"), "000\u{c} a");
+        assert_eq!(canonical_message_id(" 0 5 "), "0 5");
+        assert_eq!(canonical_message_id("0x0 5"), "x0 5");
+    }
+
+    #[test]
     fn hex_and_decimal_meet() {
         // The SMSC answered in hex and sends receipts in decimal, or the other way round.
         let stored = canonical_message_id("000A1B2C");
@@ -100,6 +116,14 @@ mod tests {
         #[test]
         fn never_panics(id in ".{0,80}") {
             let _ = message_id_candidates(&id);
+        }
+
+        #[test]
+        fn the_canonical_form_is_canonical(id in "[0 \t\u{c}xX]{0,4}[0-9a-zA-Z \u{3000}-]{0,12}") {
+            let canonical = canonical_message_id(&id);
+            prop_assert_eq!(canonical_message_id(&canonical), canonical.clone());
+            prop_assert_eq!(canonical.trim(), canonical.as_str());
+            prop_assert_eq!(canonical.is_empty(), id.trim().is_empty());
         }
     }
 }
