@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls exactly this).
 #
-#   scripts/test.sh            formatting, lints, then every test on SQLite and PostgreSQL
+#   scripts/test.sh            formatting, lints, every test on SQLite and PostgreSQL, then
+#                              a short run of every fuzz target (scripts/fuzz.sh)
 #
 # It starts this machine's PostgreSQL if it is down and runs the database tests on it too
 # (HATO_TEST_DATABASE_URL); when PostgreSQL cannot be reached it says so and runs SQLite only.
@@ -41,3 +42,8 @@ else
     echo "cargo-nextest is not installed: using cargo test"
     cargo test --workspace --locked
 fi
+
+# A short run from the seeds catches a parser change that breaks a property; longer runs are
+# `scripts/fuzz.sh SECONDS` by hand.
+say "Fuzzing (every target, ${HATO_FUZZ_SECONDS:-15}s each)"
+scripts/fuzz.sh "${HATO_FUZZ_SECONDS:-15}"
