@@ -68,6 +68,10 @@ pub async fn start(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<RunningServer> {
+    // Beside opening the store, before the first request (see `PhoneNumber::warm_up`).
+    let region = config.default_region.clone();
+    let phone_numbers_ready =
+        tokio::task::spawn_blocking(move || hato_core::phone::PhoneNumber::warm_up(&region));
     let store = open_store(&config, config.store_options()).await?;
     // Single node: leases held by a previous process are stale, take them back now.
     let released = store.release_all_leases().await?;
@@ -114,6 +118,7 @@ pub async fn start(
         control,
     );
     let app = hato_api::app(state);
+    phone_numbers_ready.await?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = store.backend().as_str(), "hato is listening");
 
