@@ -162,7 +162,7 @@ impl Store {
 fn open_sqlite_writer(path: &Path, setup: &str) -> Result<WriteDb> {
     let conn = rusqlite::Connection::open(path)?;
     conn.execute_batch(setup)?;
-    conn.set_prepared_statement_cache_capacity(256);
+    conn.set_prepared_statement_cache_capacity(128);
     Ok(WriteDb::Sqlite(Arc::new(tokio::sync::Mutex::new(
         SqliteWriter::new(conn),
     ))))
