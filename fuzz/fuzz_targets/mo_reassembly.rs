@@ -261,18 +261,19 @@ enum Input {
 /// The view of a delivery, and what it is expected to classify as when the fuzzer spelled
 /// the concatenation facts out: `Some(concat)` for a part, `None` for a single message.
 fn view_of(delivery: &Delivery) -> (MessageView, Option<Option<Concat>>) {
+    let concat_of = |reference, total, seq, scheme| Concat {
+        reference,
+        total,
+        seq,
+        scheme,
+    };
     let (header, expected, esm_class, sar) = match delivery.header {
         Header::Udh8 {
             reference,
             total,
             seq,
         } => {
-            let concat = Concat {
-                reference: u16::from(reference),
-                total,
-                seq,
-                scheme: ConcatScheme::Udh8,
-            };
+            let concat = concat_of(u16::from(reference), total, seq, ConcatScheme::Udh8);
             (udh(concat), Some(concat), ESM_UDHI, None)
         }
         Header::Udh16 {
@@ -280,12 +281,7 @@ fn view_of(delivery: &Delivery) -> (MessageView, Option<Option<Concat>>) {
             total,
             seq,
         } => {
-            let concat = Concat {
-                reference,
-                total,
-                seq,
-                scheme: ConcatScheme::Udh16,
-            };
+            let concat = concat_of(reference, total, seq, ConcatScheme::Udh16);
             (udh(concat), Some(concat), ESM_UDHI, None)
         }
         Header::Sar {
@@ -293,12 +289,7 @@ fn view_of(delivery: &Delivery) -> (MessageView, Option<Option<Concat>>) {
             total,
             seq,
         } => {
-            let concat = Concat {
-                reference,
-                total,
-                seq,
-                scheme: ConcatScheme::Sar,
-            };
+            let concat = concat_of(reference, total, seq, ConcatScheme::Sar);
             (Vec::new(), Some(concat), 0, Some(concat))
         }
         Header::RawUdh(ref raw) => (raw.clone(), None, ESM_UDHI, None),

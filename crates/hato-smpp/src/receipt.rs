@@ -32,6 +32,18 @@ pub enum ReceiptState {
 }
 
 impl ReceiptState {
+    /// Every state, in declaration order.
+    pub const ALL: [ReceiptState; 8] = [
+        Self::Delivered,
+        Self::Undelivered,
+        Self::Expired,
+        Self::Deleted,
+        Self::Rejected,
+        Self::Accepted,
+        Self::Enroute,
+        Self::Unknown,
+    ];
+
     /// From a `stat:` value: case-insensitive, long forms (`DELIVERED`, `UNDELIVERABLE`) too.
     pub fn from_stat(stat: &str) -> Self {
         let stat = stat.trim().to_ascii_uppercase();
@@ -311,16 +323,7 @@ mod tests {
         assert_eq!(ReceiptState::from_stat("EXPIRED"), ReceiptState::Expired);
         assert_eq!(ReceiptState::from_stat("REJECTD"), ReceiptState::Rejected);
         assert_eq!(ReceiptState::from_stat("weird"), ReceiptState::Unknown);
-        for state in [
-            ReceiptState::Delivered,
-            ReceiptState::Undelivered,
-            ReceiptState::Expired,
-            ReceiptState::Deleted,
-            ReceiptState::Rejected,
-            ReceiptState::Accepted,
-            ReceiptState::Enroute,
-            ReceiptState::Unknown,
-        ] {
+        for state in ReceiptState::ALL {
             assert_eq!(ReceiptState::from_stat(state.as_stat()), state);
             assert_eq!(
                 ReceiptState::from_message_state(state.message_state()),
