@@ -21,6 +21,7 @@ pub async fn sample(store: &Store) {
                 let depth = depths.iter().find(|d| d.queue == queue && d.lane == lane);
                 let ready = depth.map_or(0, |d| d.ready);
                 let delayed = depth.map_or(0, |d| d.delayed);
+                let leased = depth.map_or(0, |d| d.leased);
                 let age = depth
                     .and_then(|d| d.oldest_ready_at)
                     .map_or(0.0, |at| (now - at).max(0) as f64 / 1000.0);
@@ -28,6 +29,8 @@ pub async fn sample(store: &Store) {
                     .set(ready as f64);
                 metrics::gauge!("hato_queue_delayed", "queue" => queue, "lane" => lane_name)
                     .set(delayed as f64);
+                metrics::gauge!("hato_queue_leased", "queue" => queue, "lane" => lane_name)
+                    .set(leased as f64);
                 metrics::gauge!("hato_queue_oldest_age_seconds", "queue" => queue, "lane" => lane_name).set(age);
             }
         }

@@ -4,6 +4,16 @@
 //! and the job is claimed again, so nothing accepted is lost (at-least-once). PostgreSQL claims
 //! with `FOR UPDATE SKIP LOCKED` so several nodes can share a queue; SQLite has one writer and
 //! needs no row locks.
+//!
+//! A claim also moves the job's `run_at` to the end of its lease. The claim reads the
+//! `(queue, lane, run_at, id)` index from the oldest due job on, and a leased job left at its
+//! old `run_at` sat at the front of that range: every claim stepped over the whole window in
+//! flight (thousands of rows, each read from the table to see its lease) before finding one
+//! it could take: 35 % of the single writer's time while draining a queue (`BENCHMARKS.md`).
+//! With `run_at` at the lease's end, a leased job is out of the due range until its lease
+//! runs out, when it is due again, as it must be.
+
+use hato_core::MessageKind;
 
 use crate::{
     Backend, Result, Store,
@@ -20,11 +30,22 @@ pub enum Queue {
     Webhook,
 }
 
+/// Lane of webhook jobs: their own queue, so never competing with dispatch.
+pub(crate) const WEBHOOK_LANE: i64 = 0;
+
 impl Queue {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Dispatch => "dispatch",
             Self::Webhook => "webhook",
+        }
+    }
+
+    /// The lanes jobs of this queue go to, in the order they are claimed.
+    fn lanes(self) -> Vec<i64> {
+        match self {
+            Self::Dispatch => MessageKind::ALL.map(MessageKind::lane).to_vec(),
+            Self::Webhook => vec![WEBHOOK_LANE],
         }
     }
 }
@@ -43,11 +64,18 @@ pub struct ClaimedJob {
 pub struct LaneDepth {
     pub queue: String,
     pub lane: i64,
+    /// Due and not held by a worker.
     pub ready: i64,
+    /// Not due yet (scheduled, or backing off after a temporary failure).
     pub delayed: i64,
+    /// Held by a worker under a lease that has not run out (being sent).
+    pub leased: i64,
     pub oldest_ready_at: Option<i64>,
 }
 
+/// Leases up to `limit` due jobs of `queue`, lanes in priority order: one `LIMIT`ed range
+/// scan per lane, so the not-yet-due jobs of a lane (a million scheduled reminders) are never
+/// stepped over on the way to the next one.
 pub(crate) async fn claim(
     conn: &mut Tx,
     backend: Backend,
@@ -60,13 +88,31 @@ pub(crate) async fn claim(
         Backend::Sqlite => "",
         Backend::Postgres => " FOR UPDATE SKIP LOCKED",
     };
-    let sql = format!(
-        "UPDATE jobs SET lease_until = $1, attempts = attempts + 1 WHERE id IN (\
-           SELECT id FROM jobs WHERE queue = $2 AND run_at <= $3 AND lease_until <= $3 \
-           ORDER BY lane, run_at, id LIMIT $4{lock}) \
-         RETURNING id, ref_id, attempts"
-    );
-    let rows = db::query(sql)
+    let lanes = queue.lanes();
+    // The text depends on the queue's lanes and the backend's lock clause.
+    let variant = (queue as u64) << 1 | u64::from(backend == Backend::Postgres);
+    let shape = shaped(variant, lanes.len(), || {
+        // `lease_until <= $3` only matters for jobs leased before leases moved `run_at`.
+        let per_lane: Vec<String> = lanes
+            .iter()
+            .enumerate()
+            .map(|(i, lane)| {
+                format!(
+                    "SELECT * FROM (SELECT id, lane, run_at FROM jobs \
+                       WHERE queue = $2 AND lane = {lane} AND run_at <= $3 AND lease_until <= $3 \
+                       ORDER BY run_at, id LIMIT $4{lock}) AS lane{i}"
+                )
+            })
+            .collect();
+        format!(
+            "UPDATE jobs SET lease_until = $1, run_at = $1, attempts = attempts + 1 WHERE id IN (\
+               SELECT id FROM ({}) AS due ORDER BY lane, run_at, id LIMIT $4) \
+             RETURNING id, ref_id, attempts",
+            per_lane.join(" UNION ALL ")
+        )
+    });
+    let rows = shape
+        .query()
         .bind(lease_until)
         .bind(queue.as_str())
         .bind(now)
@@ -141,13 +187,18 @@ pub(crate) async fn reschedule(conn: &mut Tx, id: i64, run_at: i64) -> Result<()
 }
 
 impl Store {
-    /// Releases every lease, so jobs held by a process that died are claimed again at once.
-    /// Only valid while one node owns the queue (the single-node deployment).
-    pub async fn release_all_leases(&self) -> Result<u64> {
-        self.on_writer("release_leases", |store| async move {
-            let done = db::query("UPDATE jobs SET lease_until = 0 WHERE lease_until > 0")
-                .execute(store.write())
-                .await?;
+    /// Releases every lease, so jobs held by a process that died are claimed again at once:
+    /// each is due `now` (its `run_at` marked the end of its lease). Only valid while one node
+    /// owns the queue (the single-node deployment).
+    pub async fn release_all_leases(&self, now: i64) -> Result<u64> {
+        self.on_writer("release_leases", move |store| async move {
+            let done = db::query(
+                "UPDATE jobs SET lease_until = 0, run_at = CASE WHEN run_at > $1 THEN $1 ELSE run_at END \
+                 WHERE lease_until > 0",
+            )
+            .bind(now)
+            .execute(store.write())
+            .await?;
             Ok(done.rows_affected())
         })
         .await
@@ -170,14 +221,15 @@ impl Store {
         .await
     }
 
-    /// Jobs waiting per queue and lane: ready now, delayed (scheduled or backing off), and how
-    /// long the oldest ready one has waited.
+    /// Jobs per queue and lane: ready now, delayed (scheduled or backing off), leased (being
+    /// worked on), and how long the oldest ready one has waited.
     pub async fn queue_depths(&self, now: i64) -> Result<Vec<LaneDepth>> {
         let rows = db::query(
             "SELECT queue, lane, \
-               COUNT(CASE WHEN run_at <= $1 THEN 1 END) AS ready, \
-               COUNT(CASE WHEN run_at > $1 THEN 1 END) AS delayed, \
-               MIN(CASE WHEN run_at <= $1 THEN run_at END) AS oldest \
+               COUNT(CASE WHEN lease_until <= $1 AND run_at <= $1 THEN 1 END) AS ready, \
+               COUNT(CASE WHEN lease_until <= $1 AND run_at > $1 THEN 1 END) AS delayed, \
+               COUNT(CASE WHEN lease_until > $1 THEN 1 END) AS leased, \
+               MIN(CASE WHEN lease_until <= $1 AND run_at <= $1 THEN run_at END) AS oldest \
              FROM jobs GROUP BY queue, lane ORDER BY queue, lane",
         )
         .bind(now)
@@ -190,6 +242,7 @@ impl Store {
                     lane: row.try_get("lane")?,
                     ready: row.try_get("ready")?,
                     delayed: row.try_get("delayed")?,
+                    leased: row.try_get("leased")?,
                     oldest_ready_at: row.try_get("oldest")?,
                 })
             })

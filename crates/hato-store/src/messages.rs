@@ -498,7 +498,8 @@ fn bind_job<'q>(query: Query<'q>, m: &NewMessage) -> Query<'q> {
     query
         .bind(Queue::Dispatch.as_str())
         .bind(m.kind.lane())
-        .bind(m.send_at.unwrap_or(m.created_at))
+        // A job stored leased is due when its lease ends, as a claim leaves it (`jobs`).
+        .bind(m.lease_until.unwrap_or(m.send_at.unwrap_or(m.created_at)))
         .bind(m.id.as_str().to_owned())
         .bind(m.created_at)
         .bind(m.lease_until.unwrap_or(0))

@@ -21,9 +21,6 @@ use crate::{
     },
 };
 
-/// Lane of webhook jobs: after dispatch in urgency, but their own queue, so never competing.
-const WEBHOOK_LANE: i64 = 0;
-
 /// A status change to apply.
 #[derive(Debug, Clone)]
 pub(crate) struct Change<'a> {
@@ -257,7 +254,7 @@ pub(crate) async fn announce_many(
         query.execute(&mut *conn).await?;
     }
     let jobs: Vec<(&str, i64)> = deliveries.iter().map(|d| (d.id.as_str(), d.at)).collect();
-    jobs::enqueue_many(conn, Queue::Webhook, WEBHOOK_LANE, &jobs).await
+    jobs::enqueue_many(conn, Queue::Webhook, jobs::WEBHOOK_LANE, &jobs).await
 }
 
 struct PendingDelivery<'a> {

@@ -74,7 +74,9 @@ pub async fn start(
         tokio::task::spawn_blocking(move || hato_core::phone::PhoneNumber::warm_up(&region));
     let store = open_store(&config, config.store_options()).await?;
     // Single node: leases held by a previous process are stale, take them back now.
-    let released = store.release_all_leases().await?;
+    let released = store
+        .release_all_leases(jiff::Timestamp::now().as_millisecond())
+        .await?;
     if released > 0 {
         tracing::info!(released, "took back jobs leased by a previous run");
     }

@@ -8,4 +8,5 @@ mod delivery;
 mod inbound;
 mod resilience;
 mod store_inbound;
+mod store_queue;
 mod store_receipts;

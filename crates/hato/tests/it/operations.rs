@@ -51,6 +51,7 @@ async fn health_readiness_and_metrics(db: TestDb) {
     for name in [
         "hato_messages_accepted_total",
         "hato_queue_ready",
+        "hato_queue_leased",
         "hato_http_request_duration_seconds",
         "hato_store_write_seconds",
         "hato_store_write_wait_seconds",
