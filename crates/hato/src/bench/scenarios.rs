@@ -174,10 +174,16 @@ fn load_rate(messages: u64, seconds: f64) -> f64 {
 async fn single(plan: &Plan, target: &Target) -> anyhow::Result<Vec<Figure>> {
     let work = work(target, "/v1/messages", single_bodies());
     let (load, e2e, cpu) = end_to_end(plan, target, work, plan.args.messages).await?;
+    // Issue 2's target is the core's (the in-process carrier); issue 3's is the same sends
+    // over SMPP with receipts.
+    let goal = match plan.transport {
+        Transport::Inline => SINGLE_END_TO_END,
+        Transport::Smpp => SMPP_END_TO_END,
+    };
     let mut figures = vec![
         Figure::info("accepted_rate", "accepted", "msg/s", load.rate()),
         Figure::info("e2e_rate", "end to end (all delivered)", "msg/s", e2e)
-            .goal(Goal::AtLeast(SINGLE_END_TO_END)),
+            .goal(Goal::AtLeast(goal)),
     ];
     figures.extend(latency_figures(&load, "single"));
     figures.push(Figure::info(
@@ -196,14 +202,10 @@ async fn batch(plan: &Plan, target: &Target) -> anyhow::Result<Vec<Figure>> {
     let requests = args.messages.div_ceil(size as u64);
     let work = work(target, "/v1/messages/batch", batch_bodies(size, None));
     let (load, e2e, cpu) = end_to_end(plan, target, work, requests).await?;
-    let mut e2e_figure = Figure::info("e2e_rate", "end to end (all delivered)", "msg/s", e2e);
-    if plan.transport == Transport::Smpp && args.url.is_none() {
-        e2e_figure = e2e_figure.goal(Goal::AtLeast(SMPP_END_TO_END));
-    }
     let mut figures = vec![
         Figure::info("accepted_rate", "accepted", "msg/s", load.rate())
             .goal(Goal::AtLeast(BATCH_ACCEPTED)),
-        e2e_figure,
+        Figure::info("e2e_rate", "end to end (all delivered)", "msg/s", e2e),
     ];
     figures.extend(latency_figures(&load, "batch"));
     figures.push(Figure::info(
