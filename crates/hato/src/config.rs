@@ -33,6 +33,9 @@ const SETTINGS: &[&str] = &[
     "dispatch",
     "webhooks",
     "simulator",
+    // Arrays of tables, written inline: HATO_CONNECTORS='[{name="a", host="…", …}]'.
+    "connectors",
+    "routes",
 ];
 
 /// Everything `hato serve` can be told.

@@ -10,12 +10,15 @@ use std::{
 };
 
 use hato_core::MessageId;
+use hato_smpp::simulator::{Simulator, SimulatorConfig};
 use hato_store::{Store, StoreOptions};
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 use crate::support::{PATIENCE, Reply, TestDb, hato_command, on_both_backends, output, poll_for};
 
 on_both_backends!(hato_variables_configure_the_server);
+on_both_backends!(connectors_and_routes_come_from_the_environment);
 
 /// What the file says; the environment says otherwise for each of these.
 const FILE: &str = r#"
@@ -182,4 +185,113 @@ async fn hato_variables_configure_the_server(db: TestDb) {
         stderr.contains("`soon` is not a duration"),
         "the error names the value: {stderr}"
     );
+}
+
+/// `[[connectors]]` and `[[routes]]` as inline arrays of tables in `HATO_CONNECTORS` and
+/// `HATO_ROUTES`, for deployments configured by environment only (containers): the server
+/// binds to the SMSC they name, routes by them, and sends through it.
+async fn connectors_and_routes_come_from_the_environment(db: TestDb) {
+    let shutdown = CancellationToken::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let smsc = Simulator::start(
+        SimulatorConfig {
+            credentials: Some(("acme".into(), "s3cret".into())),
+            receipt_delay: Duration::from_millis(20),
+            ..SimulatorConfig::default()
+        },
+        listener,
+        shutdown.clone(),
+    )
+    .await;
+    let port = smsc.local_addr().port();
+    let data_dir = db.dir.path().join("data-from-env");
+    let listen = free_addr();
+    let configure = |command: &mut Command| {
+        command
+            .env(
+                "HATO_CONNECTORS",
+                format!(
+                    r#"[{{name="from-env", host="127.0.0.1", port={port}, system_id="acme", password="s3cret", binds=1}}]"#
+                ),
+            )
+            .env("HATO_ROUTES", r#"[{prefixes=["+1"], connectors=["from-env"]}]"#);
+    };
+
+    let mut create = with_env(&db, &data_dir, listen);
+    configure(&mut create);
+    create.args(["keys", "create", "--name", "env"]);
+    let created = output(create).await;
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let key = String::from_utf8(created.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned();
+    let mut serve = with_env(&db, &data_dir, listen);
+    configure(&mut serve);
+    let log = std::fs::File::create(db.dir.path().join("serve-connectors.log")).expect("log");
+    let _server = Running(
+        serve
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start hato serve"),
+    );
+    let http = reqwest::Client::new();
+    let base = format!("http://{listen}");
+    poll_for(
+        PATIENCE,
+        "the connector from HATO_CONNECTORS is bound",
+        || async {
+            let list = http
+                .get(format!("{base}/v1/connectors"))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .ok()?;
+            let list: serde_json::Value = list.json().await.ok()?;
+            let connector = &list["data"][0];
+            (connector["name"] == "from-env" && connector["binds"]["up"] == 1).then_some(())
+        },
+    )
+    .await;
+    let sent = Reply::of(
+        http.post(format!("{base}/v1/messages"))
+            .bearer_auth(&key)
+            .json(&json!({ "to": "(202) 555-0123", "body": "routed by HATO_ROUTES" })),
+    )
+    .await;
+    assert_eq!(sent.status, 202, "{sent:?}");
+    let id = sent.body["id"].as_str().expect("id").to_owned();
+    poll_for(PATIENCE, "the message is delivered", || async {
+        let got = Reply::of(
+            http.get(format!("{base}/v1/messages/{id}"))
+                .bearer_auth(&key),
+        )
+        .await;
+        (got.body["status"] == "delivered" && got.body["connector"] == "from-env").then_some(())
+    })
+    .await;
+    assert_eq!(smsc.stats().submits_ok, 1, "sent through the SMSC named");
+
+    // A malformed value is refused at start with the setting named.
+    let mut bad = with_env(&db, &data_dir, free_addr());
+    bad.env("HATO_CONNECTORS", r#"[{name="x", port=2775}]"#)
+        .arg("serve");
+    let refused = tokio::time::timeout(Duration::from_secs(60), output(bad))
+        .await
+        .expect("a refused start ends at once");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("host"),
+        "the error names the missing field: {stderr}"
+    );
+    shutdown.cancel();
 }
