@@ -10,12 +10,13 @@ use std::{
 };
 
 use hato_core::MessageId;
-use hato_smpp::simulator::{Simulator, SimulatorConfig};
 use hato_store::{Store, StoreOptions};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{PATIENCE, Reply, TestDb, hato_command, on_both_backends, output, poll_for};
+use crate::support::{
+    PATIENCE, Reply, TestDb, acme_smsc, hato_command, on_both_backends, output, poll_for,
+};
 
 on_both_backends!(hato_variables_configure_the_server);
 on_both_backends!(connectors_and_routes_come_from_the_environment);
@@ -58,34 +59,80 @@ fn with_env(db: &TestDb, data_dir: &Path, listen: SocketAddr) -> Command {
     command
 }
 
+/// Runs `hato keys create` as `command` is configured; the key it printed.
+async fn create_key(mut command: Command) -> String {
+    command.args(["keys", "create", "--name", "env"]);
+    let created = output(command).await;
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    String::from_utf8(created.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned()
+}
+
+/// Starts `hato serve` as `command` is configured, its log in `log`.
+fn serve(mut command: Command, log: &Path) -> Running {
+    let log = std::fs::File::create(log).expect("log");
+    Running(
+        command
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start hato serve"),
+    )
+}
+
+/// Sends one message to a US number and waits until it is delivered; its JSON then.
+async fn send_until_delivered(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    body: &str,
+) -> serde_json::Value {
+    let sent = Reply::of(
+        http.post(format!("{base}/v1/messages"))
+            .bearer_auth(key)
+            .json(&json!({ "to": "(202) 555-0123", "body": body })),
+    )
+    .await;
+    assert_eq!(sent.status, 202, "{sent:?}");
+    let id = sent.body["id"].as_str().expect("id").to_owned();
+    poll_for(PATIENCE, "the message is delivered", || async {
+        let got = Reply::of(
+            http.get(format!("{base}/v1/messages/{id}"))
+                .bearer_auth(key),
+        )
+        .await;
+        (got.body["status"] == "delivered").then_some(got.body)
+    })
+    .await
+}
+
+/// Starts `command` as `hato serve`, which must refuse to start; its standard error.
+async fn refused_start(mut command: Command) -> String {
+    command.arg("serve");
+    let refused = tokio::time::timeout(Duration::from_secs(60), output(command))
+        .await
+        .expect("a refused start ends at once");
+    assert!(!refused.status.success());
+    String::from_utf8_lossy(&refused.stderr).into_owned()
+}
+
 async fn hato_variables_configure_the_server(db: TestDb) {
     std::fs::write(db.dir.path().join("hato.toml"), FILE).expect("hato.toml");
     let data_dir = db.dir.path().join("data-from-env");
     let listen = free_addr();
 
     // `hato keys create` finds the database through the same variables.
-    let mut create = with_env(&db, &data_dir, listen);
-    create.args(["keys", "create", "--name", "env"]);
-    let created = output(create).await;
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
-    let key = String::from_utf8(created.stdout)
-        .expect("utf-8")
-        .trim()
-        .to_owned();
-
-    let mut serve = with_env(&db, &data_dir, listen);
-    let log = std::fs::File::create(db.dir.path().join("serve.log")).expect("log");
-    let mut server = Running(
-        serve
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start hato serve"),
+    let key = create_key(with_env(&db, &data_dir, listen)).await;
+    let mut server = serve(
+        with_env(&db, &data_dir, listen),
+        &db.dir.path().join("serve.log"),
     );
     let http = reqwest::Client::new();
     let base = format!("http://{listen}");
@@ -100,24 +147,9 @@ async fn hato_variables_configure_the_server(db: TestDb) {
     let simulator = Reply::of(http.get(format!("{base}/v1/simulator")).bearer_auth(&key)).await;
     simulator.assert_error(404, "no_simulator", None);
     // HATO_DEFAULT_REGION beat the file: a US number without its country code.
-    let sent = Reply::of(
-        http.post(format!("{base}/v1/messages"))
-            .bearer_auth(&key)
-            .json(&json!({ "to": "(202) 555-0123", "body": "configured by the environment" })),
-    )
-    .await;
-    assert_eq!(sent.status, 202, "{sent:?}");
-    assert_eq!(sent.body["to"], "+12025550123");
-    let id = sent.body["id"].as_str().expect("id").to_owned();
-    poll_for(PATIENCE, "the message is delivered", || async {
-        let got = Reply::of(
-            http.get(format!("{base}/v1/messages/{id}"))
-                .bearer_auth(&key),
-        )
-        .await;
-        (got.body["status"] == "delivered").then_some(())
-    })
-    .await;
+    let delivered = send_until_delivered(&http, &base, &key, "configured by the environment").await;
+    assert_eq!(delivered["to"], "+12025550123");
+    let id = delivered["id"].as_str().expect("id").to_owned();
 
     // SIGTERM, then the database is where the variables said.
     let term = output({
@@ -175,12 +207,8 @@ async fn hato_variables_configure_the_server(db: TestDb) {
 
     // A bad value is refused at start, naming the setting's value and what is expected.
     let mut bad = with_env(&db, &data_dir, free_addr());
-    bad.env("HATO_WEBHOOKS__TIMEOUT", "soon").arg("serve");
-    let refused = tokio::time::timeout(Duration::from_secs(60), output(bad))
-        .await
-        .expect("a refused start ends at once");
-    assert!(!refused.status.success());
-    let stderr = String::from_utf8_lossy(&refused.stderr);
+    bad.env("HATO_WEBHOOKS__TIMEOUT", "soon");
+    let stderr = refused_start(bad).await;
     assert!(
         stderr.contains("`soon` is not a duration"),
         "the error names the value: {stderr}"
@@ -192,19 +220,7 @@ async fn hato_variables_configure_the_server(db: TestDb) {
 /// binds to the SMSC they name, routes by them, and sends through it.
 async fn connectors_and_routes_come_from_the_environment(db: TestDb) {
     let shutdown = CancellationToken::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let smsc = Simulator::start(
-        SimulatorConfig {
-            credentials: Some(("acme".into(), "s3cret".into())),
-            receipt_delay: Duration::from_millis(20),
-            ..SimulatorConfig::default()
-        },
-        listener,
-        shutdown.clone(),
-    )
-    .await;
+    let smsc = acme_smsc(shutdown.clone()).await;
     let port = smsc.local_addr().port();
     let data_dir = db.dir.path().join("data-from-env");
     let listen = free_addr();
@@ -221,28 +237,10 @@ async fn connectors_and_routes_come_from_the_environment(db: TestDb) {
 
     let mut create = with_env(&db, &data_dir, listen);
     configure(&mut create);
-    create.args(["keys", "create", "--name", "env"]);
-    let created = output(create).await;
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
-    let key = String::from_utf8(created.stdout)
-        .expect("utf-8")
-        .trim()
-        .to_owned();
-    let mut serve = with_env(&db, &data_dir, listen);
-    configure(&mut serve);
-    let log = std::fs::File::create(db.dir.path().join("serve-connectors.log")).expect("log");
-    let _server = Running(
-        serve
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start hato serve"),
-    );
+    let key = create_key(create).await;
+    let mut command = with_env(&db, &data_dir, listen);
+    configure(&mut command);
+    let _server = serve(command, &db.dir.path().join("serve-connectors.log"));
     let http = reqwest::Client::new();
     let base = format!("http://{listen}");
     poll_for(
@@ -261,34 +259,14 @@ async fn connectors_and_routes_come_from_the_environment(db: TestDb) {
         },
     )
     .await;
-    let sent = Reply::of(
-        http.post(format!("{base}/v1/messages"))
-            .bearer_auth(&key)
-            .json(&json!({ "to": "(202) 555-0123", "body": "routed by HATO_ROUTES" })),
-    )
-    .await;
-    assert_eq!(sent.status, 202, "{sent:?}");
-    let id = sent.body["id"].as_str().expect("id").to_owned();
-    poll_for(PATIENCE, "the message is delivered", || async {
-        let got = Reply::of(
-            http.get(format!("{base}/v1/messages/{id}"))
-                .bearer_auth(&key),
-        )
-        .await;
-        (got.body["status"] == "delivered" && got.body["connector"] == "from-env").then_some(())
-    })
-    .await;
+    let delivered = send_until_delivered(&http, &base, &key, "routed by HATO_ROUTES").await;
+    assert_eq!(delivered["connector"], "from-env");
     assert_eq!(smsc.stats().submits_ok, 1, "sent through the SMSC named");
 
     // A malformed value is refused at start with the setting named.
     let mut bad = with_env(&db, &data_dir, free_addr());
-    bad.env("HATO_CONNECTORS", r#"[{name="x", port=2775}]"#)
-        .arg("serve");
-    let refused = tokio::time::timeout(Duration::from_secs(60), output(bad))
-        .await
-        .expect("a refused start ends at once");
-    assert!(!refused.status.success());
-    let stderr = String::from_utf8_lossy(&refused.stderr);
+    bad.env("HATO_CONNECTORS", r#"[{name="x", port=2775}]"#);
+    let stderr = refused_start(bad).await;
     assert!(
         stderr.contains("host"),
         "the error names the missing field: {stderr}"

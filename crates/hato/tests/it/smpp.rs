@@ -5,12 +5,13 @@
 use std::time::Duration;
 
 use hato::config::{Config, ConnectorSettings};
-use hato_smpp::simulator::{Simulator, SimulatorConfig};
 use serde_json::{Value, json};
 use standardwebhooks::Webhook;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{Reply, TestApp, TestDb, on_both_backends, poll_for, poll_until, sink::Sink};
+use crate::support::{
+    Reply, TestApp, TestDb, acme_smsc, on_both_backends, poll_for, poll_until, sink::Sink,
+};
 
 on_both_backends!(
     messages_go_out_over_smpp_and_are_delivered,
@@ -184,17 +185,7 @@ async fn receipts_before_responses_still_deliver(db: TestDb) {
 
 async fn an_external_smsc_replaces_the_simulator(db: TestDb) {
     let shutdown = CancellationToken::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let smsc = Simulator::start(
-        SimulatorConfig {
-            credentials: Some(("acme".into(), "s3cret".into())),
-            receipt_delay: Duration::from_millis(20),
-            ..SimulatorConfig::default()
-        },
-        listener,
-        shutdown.clone(),
-    )
-    .await;
+    let smsc = acme_smsc(shutdown.clone()).await;
     let addr = smsc.local_addr();
     let app = TestApp::start_with(db, |config| {
         config.connectors.push(ConnectorSettings {

@@ -419,3 +419,19 @@ pub async fn output(mut command: Command) -> std::process::Output {
         .await
         .expect("the command thread")
 }
+
+/// An SMSC simulator on a free loopback port that accepts only `acme` / `s3cret`, with
+/// receipts after 20 ms: the external SMSC of tests that configure connectors.
+pub async fn acme_smsc(shutdown: CancellationToken) -> hato_smpp::simulator::Simulator {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    hato_smpp::simulator::Simulator::start(
+        hato_smpp::simulator::SimulatorConfig {
+            credentials: Some(("acme".into(), "s3cret".into())),
+            receipt_delay: Duration::from_millis(20),
+            ..hato_smpp::simulator::SimulatorConfig::default()
+        },
+        listener,
+        shutdown,
+    )
+    .await
+}
