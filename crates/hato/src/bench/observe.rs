@@ -35,6 +35,19 @@ pub fn submitted(text: &str) -> f64 {
     SUBMITTED.sum(text)
 }
 
+/// Time spent running write transactions, all operations (`hato_store_write_seconds`).
+const STORE_WRITES: Series = Series {
+    name: "hato_store_write_seconds_sum",
+    labels: &[],
+};
+
+/// Seconds the store has spent in write transactions so far. On SQLite they run one at a time
+/// on the single writer, so its change over a run, divided by the run's length, is how busy
+/// that writer was.
+pub fn store_write_seconds(text: &str) -> f64 {
+    STORE_WRITES.sum(text)
+}
+
 /// Messages a carrier accepted (counted as the round ends, just before its outcomes commit).
 const SUBMITTED: Series = Series {
     name: "hato_dispatch_outcomes_total",
@@ -192,5 +205,14 @@ mod tests {
         assert_eq!(SUBMITTED.sum(text), 0.0);
         let reconciled = format!("{text}hato_receipts_unmatched 3\n");
         assert_eq!(delivered(&reconciled), 39.0);
+    }
+
+    #[test]
+    fn store_write_time_is_summed_over_operations() {
+        let text = "hato_store_write_seconds_sum{operation=\"insert\"} 1.5\n\
+            hato_store_write_seconds_count{operation=\"insert\"} 10\n\
+            hato_store_write_seconds_sum{operation=\"receipts\"} 0.25\n\
+            hato_store_write_wait_seconds_sum{operation=\"insert\"} 9\n";
+        assert_eq!(store_write_seconds(text), 1.75);
     }
 }

@@ -139,15 +139,42 @@ fn cpu_figures(cpu: &proc::CpuShare, target: &Target) -> Vec<Figure> {
     figures
 }
 
-/// Closed-loop load, then waits until everything accepted is delivered.
+/// The store's write time over a stretch of a run, as figures: per message, and as a share of
+/// the wall time (on SQLite, how busy the single writer was: near 100 % it is the limit).
+fn store_write_figures(write_seconds: f64, wall_seconds: f64, messages: u64) -> Vec<Figure> {
+    vec![
+        Figure::info(
+            "store_write_us_per_message",
+            "store writes per message",
+            "µs",
+            write_seconds * 1e6 / messages.max(1) as f64,
+        ),
+        Figure::info(
+            "store_write_busy",
+            "store writes, share of wall time",
+            "%",
+            write_seconds * 100.0 / wall_seconds.max(1e-9),
+        ),
+    ]
+}
+
+/// The store's write seconds since `before` (a `/metrics` text), read now.
+async fn store_writes_since(target: &Target, before: &str) -> anyhow::Result<f64> {
+    let now = observe::scrape(&target.control, &target.base).await?;
+    Ok(observe::store_write_seconds(&now) - observe::store_write_seconds(before))
+}
+
+/// Closed-loop load, then waits until everything accepted is delivered; also the figures of
+/// the store's writes over that time.
 async fn end_to_end(
     plan: &Plan,
     target: &Target,
     work: Work,
     requests: u64,
-) -> anyhow::Result<(Load, f64, proc::CpuShare)> {
+) -> anyhow::Result<(Load, f64, proc::CpuShare, Vec<Figure>)> {
     let args = &plan.args;
-    let baseline = observe::delivered(&observe::scrape(&target.control, &target.base).await?);
+    let before = observe::scrape(&target.control, &target.base).await?;
+    let baseline = observe::delivered(&before);
     let http = load::client(args.concurrency)?;
     let cpu = CpuMeter::start(target.pid());
     let load = load::closed_loop(&http, &work, requests, args.concurrency).await;
@@ -164,7 +191,9 @@ async fn end_to_end(
     let cpu = cpu.stop();
     let seconds = done.duration_since(load.started).as_secs_f64();
     let rate = load_rate(load.accepted, seconds);
-    Ok((load, rate, cpu))
+    let writes = store_writes_since(target, &before).await?;
+    let writes = store_write_figures(writes, seconds, load.accepted);
+    Ok((load, rate, cpu, writes))
 }
 
 fn load_rate(messages: u64, seconds: f64) -> f64 {
@@ -173,7 +202,7 @@ fn load_rate(messages: u64, seconds: f64) -> f64 {
 
 async fn single(plan: &Plan, target: &Target) -> anyhow::Result<Vec<Figure>> {
     let work = work(target, "/v1/messages", single_bodies());
-    let (load, e2e, cpu) = end_to_end(plan, target, work, plan.args.messages).await?;
+    let (load, e2e, cpu, writes) = end_to_end(plan, target, work, plan.args.messages).await?;
     // Issue 2's target is the core's (the in-process carrier); issue 3's is the same sends
     // over SMPP with receipts.
     let goal = match plan.transport {
@@ -192,6 +221,7 @@ async fn single(plan: &Plan, target: &Target) -> anyhow::Result<Vec<Figure>> {
         "",
         load.errors as f64,
     ));
+    figures.extend(writes);
     figures.extend(cpu_figures(&cpu, target));
     Ok(figures)
 }
@@ -201,7 +231,7 @@ async fn batch(plan: &Plan, target: &Target) -> anyhow::Result<Vec<Figure>> {
     let size = args.batch_size;
     let requests = args.messages.div_ceil(size as u64);
     let work = work(target, "/v1/messages/batch", batch_bodies(size, None));
-    let (load, e2e, cpu) = end_to_end(plan, target, work, requests).await?;
+    let (load, e2e, cpu, writes) = end_to_end(plan, target, work, requests).await?;
     let mut figures = vec![
         Figure::info("accepted_rate", "accepted", "msg/s", load.rate())
             .goal(Goal::AtLeast(BATCH_ACCEPTED)),
@@ -214,6 +244,7 @@ async fn batch(plan: &Plan, target: &Target) -> anyhow::Result<Vec<Figure>> {
         "",
         load.errors as f64,
     ));
+    figures.extend(writes);
     figures.extend(cpu_figures(&cpu, target));
     Ok(figures)
 }
@@ -322,6 +353,7 @@ async fn drain(plan: &Plan, target: &Target) -> anyhow::Result<Vec<Figure>> {
     }
     tokio::time::sleep_until(due.into()).await;
     let cpu = CpuMeter::start(target.pid());
+    let at_due = observe::scrape(&target.control, &target.base).await?;
     let expected = load.accepted as f64;
     let submitted = observe::wait_until(
         &target.control,
@@ -359,6 +391,12 @@ async fn drain(plan: &Plan, target: &Target) -> anyhow::Result<Vec<Figure>> {
             load_rate(load.accepted, delivered.duration_since(due).as_secs_f64()),
         ),
     ];
+    let writes = store_writes_since(target, &at_due).await?;
+    figures.extend(store_write_figures(
+        writes,
+        delivered.duration_since(due).as_secs_f64(),
+        load.accepted,
+    ));
     figures.extend(cpu_figures(&cpu, target));
     Ok(figures)
 }
@@ -465,6 +503,12 @@ async fn mo(plan: &Plan, target: &Target) -> anyhow::Result<Vec<Figure>> {
             duplicates,
         ),
     ];
+    let writes = store_writes_since(target, &metrics).await?;
+    figures.extend(store_write_figures(
+        writes,
+        stored_secs.max(acked_secs),
+        args.messages,
+    ));
     figures.extend(cpu_figures(&cpu, target));
     Ok(figures)
 }

@@ -117,6 +117,12 @@ async fn hato_bench_mo_counts_every_message_stored_and_acknowledged(db: TestDb) 
     assert_eq!(figure(&report, "refused"), 0.0, "{report}");
     assert_eq!(figure(&report, "duplicates"), 0.0, "{report}");
     assert!(figure(&report, "mo_rate") > 0.0, "{report}");
+    // Storing 500 messages took write transactions, and the bench saw them in /metrics.
+    assert!(
+        figure(&report, "store_write_us_per_message") > 0.0,
+        "{report}"
+    );
+    assert!(figure(&report, "store_write_busy") > 0.0, "{report}");
 
     // The inline carrier has no simulator to send MO messages: refused up front.
     let mut inline = crate::support::hato_command(&db);
