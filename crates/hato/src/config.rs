@@ -112,6 +112,42 @@ pub struct SimulatorSettings {
     pub report_delay: HumanDuration,
     /// Relative weights of the outcomes.
     pub outcomes: OutcomeMix,
+    /// Handsets that answer what they are sent (`[[simulator.replies]]`); the first rule that
+    /// matches a message answers it.
+    pub replies: Vec<ReplySettings>,
+}
+
+/// A simulated handset's answer (`[[simulator.replies]]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplySettings {
+    /// Numbers it applies to: those starting with this (`+8190`); empty or absent for all.
+    #[serde(default)]
+    pub to_prefix: String,
+    /// Text the message must contain, in any case; empty or absent for any text.
+    #[serde(default)]
+    pub contains: String,
+    /// What the handset answers.
+    pub reply: String,
+    /// How long after the message it answers (default 1s).
+    #[serde(default = "default_reply_delay")]
+    pub delay: HumanDuration,
+}
+
+fn default_reply_delay() -> HumanDuration {
+    HumanDuration(Duration::from_secs(1))
+}
+
+impl ReplySettings {
+    /// The simulator's rule.
+    pub fn rule(&self) -> hato_smpp::simulator::HandsetReply {
+        hato_smpp::simulator::HandsetReply {
+            to_prefix: self.to_prefix.clone(),
+            contains: self.contains.clone(),
+            reply: self.reply.clone(),
+            delay: self.delay.0,
+        }
+    }
 }
 
 /// One SMSC connection (`[[connectors]]`).
@@ -231,6 +267,7 @@ impl Default for SimulatorSettings {
             transport: "smpp".into(),
             report_delay: HumanDuration(Duration::from_millis(100)),
             outcomes: OutcomeMix::default(),
+            replies: Vec::new(),
         }
     }
 }

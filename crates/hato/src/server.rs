@@ -12,7 +12,11 @@ use hato_store::{Store, StoreOptions};
 use tokio::{net::TcpListener, sync::mpsc, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
-use crate::{config::Config, simulator_control::SmppSimulatorControl, telemetry};
+use crate::{
+    config::{Config, ReplySettings},
+    simulator_control::SmppSimulatorControl,
+    telemetry,
+};
 
 /// A server started in the background.
 pub struct RunningServer {
@@ -196,6 +200,12 @@ async fn carriers(
             outcomes: config.simulator.outcomes.clone(),
             // A long-running server must not keep every PDU it ever received.
             record: false,
+            replies: config
+                .simulator
+                .replies
+                .iter()
+                .map(ReplySettings::rule)
+                .collect(),
             ..SimulatorConfig::default()
         };
         let simulator =

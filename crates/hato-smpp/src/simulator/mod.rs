@@ -24,7 +24,10 @@
 //! in TLVs; everything said here of `deliver_sm` holds for them too.
 
 mod dates;
+mod replies;
 mod session;
+
+pub use replies::HandsetReply;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -104,6 +107,8 @@ pub struct SimulatorConfig {
     pub reassembly_timeout: Duration,
     /// Most `deliver_sm`/`data_sm` a session has sent and not yet had answered (at least 1).
     pub deliver_window: usize,
+    /// Handsets that answer what they are sent, by rule ([`HandsetReply`]); none by default.
+    pub replies: Vec<HandsetReply>,
 }
 
 impl Default for SimulatorConfig {
@@ -126,6 +131,7 @@ impl Default for SimulatorConfig {
             receipts_as: DeliveryPdu::DeliverSm,
             reassembly_timeout: Duration::from_secs(60),
             deliver_window: 1_000,
+            replies: Vec::new(),
         }
     }
 }
@@ -489,6 +495,8 @@ struct Shared {
     faults_active: AtomicBool,
     received: Mutex<Vec<ReceivedSubmit>>,
     messages: Mutex<(Reassembler<()>, Vec<ReceivedMessage>)>,
+    /// Parts of submitted messages waiting for the rest, before the reply rules see them.
+    to_answer: Mutex<Reassembler<()>>,
     responses: Mutex<Vec<DeliverResponse>>,
     pending: Mutex<HashMap<(u64, u32), Deliverable>>,
     held: Mutex<VecDeque<Deliverable>>,
@@ -499,70 +507,10 @@ struct Shared {
     last_submit: AtomicU64,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A running simulator. Cheap to clone.
-#[derive(Debug, Clone)]
-pub struct Simulator {
-    shared: Arc<Shared>,
-    local_addr: SocketAddr,
-    tracker: TaskTracker,
-}
-
-impl Simulator {
-    /// Starts serving on `listener` until `shutdown` is cancelled.
-    pub async fn start(
-        config: SimulatorConfig,
-        listener: TcpListener,
-        shutdown: CancellationToken,
-    ) -> Simulator {
-        let local_addr = listener
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
-        let (receipts, receipt_rx) = mpsc::unbounded_channel();
-        let shared = Arc::new(Shared {
-            messages: Mutex::new((Reassembler::new(config.reassembly_timeout), Vec::new())),
-            config,
-            shutdown,
-            counters: Counters::default(),
-            sessions: Mutex::new(HashMap::new()),
-            next_session: AtomicU64::new(1),
-            next_key: AtomicU64::new(0),
-            id_base: id_base(),
-            next_reference: AtomicU32::new(1),
-            round_robin: AtomicUsize::new(0),
-            faults: Mutex::new(Faults::default()),
-            faults_active: AtomicBool::new(false),
-            received: Mutex::new(Vec::new()),
-            responses: Mutex::new(Vec::new()),
-            pending: Mutex::new(HashMap::new()),
-            held: Mutex::new(VecDeque::new()),
-            receipts,
-            started: Instant::now(),
-            first_submit: AtomicU64::new(0),
-            last_submit: AtomicU64::new(0),
-        });
-        let tracker = TaskTracker::new();
-        tracker.spawn(accept_loop(Arc::clone(&shared), listener, tracker.clone()));
-        tracker.spawn(receipt_loop(Arc::clone(&shared), receipt_rx));
-        Simulator {
-            shared,
-            local_addr,
-            tracker,
-        }
-    }
-
-    /// The address it listens on.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
-    /// Sends a message from a handset, as one or more `deliver_sm`; returns the number of
-    /// PDUs sent. Fails when no receiving session is bound.
-    pub fn send_mo(&self, message: MoMessage) -> Result<usize, SimulatorError> {
-        let shared = &self.shared;
+impl Shared {
+    /// [`Simulator::send_mo`], also used by the reply rules.
+    fn send_mo(&self, message: MoMessage) -> Result<usize, SimulatorError> {
+        let shared = self;
         if !shared.has_receiver(message.system_id.as_deref()) {
             return Err(SimulatorError::NoReceiver);
         }
@@ -610,6 +558,74 @@ impl Simulator {
             shared.dispatch(deliverable, None);
         }
         Ok(order.len())
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A running simulator. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Simulator {
+    shared: Arc<Shared>,
+    local_addr: SocketAddr,
+    tracker: TaskTracker,
+}
+
+impl Simulator {
+    /// Starts serving on `listener` until `shutdown` is cancelled.
+    pub async fn start(
+        config: SimulatorConfig,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> Simulator {
+        let local_addr = listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let (receipts, receipt_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            messages: Mutex::new((Reassembler::new(config.reassembly_timeout), Vec::new())),
+            to_answer: Mutex::new(Reassembler::new(config.reassembly_timeout)),
+            config,
+            shutdown,
+            counters: Counters::default(),
+            sessions: Mutex::new(HashMap::new()),
+            next_session: AtomicU64::new(1),
+            next_key: AtomicU64::new(0),
+            id_base: id_base(),
+            next_reference: AtomicU32::new(1),
+            round_robin: AtomicUsize::new(0),
+            faults: Mutex::new(Faults::default()),
+            faults_active: AtomicBool::new(false),
+            received: Mutex::new(Vec::new()),
+            responses: Mutex::new(Vec::new()),
+            pending: Mutex::new(HashMap::new()),
+            held: Mutex::new(VecDeque::new()),
+            receipts,
+            started: Instant::now(),
+            first_submit: AtomicU64::new(0),
+            last_submit: AtomicU64::new(0),
+        });
+        let tracker = TaskTracker::new();
+        tracker.spawn(accept_loop(Arc::clone(&shared), listener, tracker.clone()));
+        tracker.spawn(receipt_loop(Arc::clone(&shared), receipt_rx));
+        Simulator {
+            shared,
+            local_addr,
+            tracker,
+        }
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Sends a message from a handset, as one or more `deliver_sm`; returns the number of
+    /// PDUs sent. Fails when no receiving session is bound.
+    pub fn send_mo(&self, message: MoMessage) -> Result<usize, SimulatorError> {
+        self.shared.send_mo(message)
     }
 
     /// Injects a fault.

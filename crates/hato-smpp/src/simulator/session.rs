@@ -18,8 +18,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::{
-    BindRole, Deliverable, ReceivedMessage, ReceivedSubmit, SessionCounters, SessionEntry, Shared,
-    dates, lock, message_number,
+    BindRole, Deliverable, MoMessage, ReceivedMessage, ReceivedSubmit, SessionCounters,
+    SessionEntry, Shared, dates, lock, message_number, replies,
 };
 use crate::address::Address;
 use crate::codec::{Frame, PduCodec, bodiless, generic_nack, is_response};
@@ -284,7 +284,8 @@ impl Connection {
                 3 => outcome == hato_core::simulation::SimulatedOutcome::Delivered,
                 _ => false,
             };
-            if shared.config.record || wants_receipt {
+            let answers = !shared.config.replies.is_empty();
+            if shared.config.record || wants_receipt || answers {
                 let view = MessageView::of_submit_sm(submit);
                 let (concat, bytes) = view.content();
                 let text = decode_text(view.data_coding, bytes);
@@ -306,6 +307,9 @@ impl Connection {
                         receipt.system_id = self.bound.as_ref().map(|b| b.system_id.clone());
                         self.schedule_receipt(receipt, faults.receipt_first);
                     }
+                }
+                if answers {
+                    self.answer(&view, concat, &text, now);
                 }
                 if shared.config.record {
                     self.record(&view, id.clone(), concat, text, now);
@@ -349,6 +353,59 @@ impl Connection {
             let due = Instant::now() + shared.config.receipt_delay;
             let _ = shared.receipts.send((due, receipt, Some(self.id)));
         }
+    }
+
+    /// Once a submitted message is whole, the first reply rule that matches it has its
+    /// handset answer after the rule's delay (`replies`).
+    fn answer(
+        &self,
+        view: &MessageView,
+        concat: Option<crate::long_message::Concat>,
+        text: &str,
+        now: Instant,
+    ) {
+        let shared = &self.shared;
+        let whole = match concat.filter(|c| c.total > 1) {
+            None => Some(text.to_owned()),
+            Some(concat) => {
+                let (_, bytes) = view.content();
+                let part = Part {
+                    from: view.source.clone(),
+                    to: view.destination.clone(),
+                    data_coding: view.data_coding,
+                    body: bytes.to_vec(),
+                    concat,
+                };
+                let now = now.into_std();
+                let mut parts = lock(&shared.to_answer);
+                parts.expire(now);
+                match parts.push(now, part, ()) {
+                    Push::Complete(message, _, _) => Some(message.text),
+                    _ => None,
+                }
+            }
+        };
+        let Some(text) = whole else {
+            return;
+        };
+        // The handset is the number the message went to, in the form handsets send from.
+        let handset = if view.destination_ton == 1 {
+            format!("+{}", view.destination.trim_start_matches('+'))
+        } else {
+            view.destination.clone()
+        };
+        let Some(rule) = replies::answer(&shared.config.replies, &handset, &text) else {
+            return;
+        };
+        let reply = MoMessage::new(handset, view.source.clone(), rule.reply.clone());
+        let delay = rule.delay;
+        let shared = Arc::clone(shared);
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            if let Err(error) = shared.send_mo(reply) {
+                debug!(error = %error, "a scripted handset reply could not be sent");
+            }
+        });
     }
 
     fn record(

@@ -1,6 +1,6 @@
 //! `hato smsc`: the SMSC simulator on its own, for development, demos, load tests and other
 //! ESMEs. It speaks real SMPP 3.4; an optional HTTP control port makes handsets reply and
-//! injects faults.
+//! injects faults, and `--reply` rules make them answer what they are sent.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -13,7 +13,7 @@ use axum::{
 };
 use hato_api::routes::simulator::{MAX_MO_COUNT, SimulatedFault, SimulatedMo, SimulatorControl};
 use hato_core::simulation::OutcomeMix;
-use hato_smpp::simulator::{IdFormat, Simulator, SimulatorConfig};
+use hato_smpp::simulator::{HandsetReply, IdFormat, Simulator, SimulatorConfig};
 use tokio_util::sync::CancellationToken;
 
 use crate::{config::HumanDuration, simulator_control::SmppSimulatorControl, telemetry};
@@ -55,6 +55,21 @@ pub struct SmscArgs {
     /// Most deliver_sm (receipts, MO) a session has unanswered; the rest wait their turn.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub deliver_window: u32,
+    /// A handset answer, TEXT=REPLY: a message containing TEXT (any case; empty for every
+    /// message) is answered REPLY, from its number, after --reply-delay. Repeatable; the first
+    /// match answers.
+    #[arg(long = "reply", value_name = "TEXT=REPLY", value_parser = parse_reply)]
+    pub replies: Vec<(String, String)>,
+    /// How long a handset takes to answer (see --reply).
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub reply_delay: HumanDuration,
+}
+
+fn parse_reply(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((contains, reply)) if !reply.is_empty() => Ok((contains.into(), reply.into())),
+        _ => Err("expected TEXT=REPLY, e.g. \"confirm=1\" (TEXT may be empty)".into()),
+    }
 }
 
 fn parse_duration(text: &str) -> Result<HumanDuration, String> {
@@ -86,6 +101,16 @@ pub async fn run(args: SmscArgs) -> anyhow::Result<()> {
         },
         record: false,
         deliver_window: args.deliver_window as usize,
+        replies: args
+            .replies
+            .iter()
+            .map(|(contains, reply)| HandsetReply {
+                to_prefix: String::new(),
+                contains: contains.clone(),
+                reply: reply.clone(),
+                delay: args.reply_delay.0,
+            })
+            .collect(),
         ..SimulatorConfig::default()
     };
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -2,18 +2,21 @@
 //! and to an external SMSC given as a connector. Handset replies and faults are driven through
 //! the API (`/v1/simulator`), so everything crosses TCP as it would with a carrier.
 
-use std::time::Duration;
+use std::{process::Stdio, time::Duration};
 
-use hato::config::{Config, ConnectorSettings};
+use hato::config::{Config, ConnectorSettings, HumanDuration, ReplySettings};
 use serde_json::{Value, json};
 use standardwebhooks::Webhook;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{
-    Reply, TestApp, TestDb, acme_smsc, on_both_backends, poll_for, poll_until, sink::Sink,
+    PATIENCE, Reply, TestApp, TestDb, acme_smsc, hato_command, on_both_backends, poll_for,
+    poll_until, sink::Sink,
 };
 
 on_both_backends!(
+    the_standalone_smsc_answers_by_rule,
+    a_scripted_handset_answers_what_it_is_sent,
     messages_go_out_over_smpp_and_are_delivered,
     a_handset_reply_is_stored_and_announced,
     throttling_and_disconnects_lose_nothing,
@@ -217,4 +220,149 @@ async fn an_external_smsc_replaces_the_simulator(db: TestDb) {
     simulator.assert_error(404, "no_simulator", None);
     app.shutdown().await;
     shutdown.cancel();
+}
+
+/// `[[simulator.replies]]`: a handset answers a reminder by rule, and the answer comes back
+/// as an inbound message from that number, like a person replying. Long messages are
+/// answered once, when all their parts have arrived; messages no rule matches get no answer.
+async fn a_scripted_handset_answers_what_it_is_sent(db: TestDb) {
+    let app = TestApp::start_with(db, |config| {
+        smpp(config);
+        config.simulator.replies = vec![
+            ReplySettings {
+                to_prefix: "+8190".into(),
+                contains: "reply 1 to confirm".into(),
+                reply: "1".into(),
+                delay: HumanDuration(Duration::from_millis(50)),
+            },
+            ReplySettings {
+                to_prefix: String::new(),
+                contains: "ご予約".into(),
+                reply: "変更したいです".into(),
+                delay: HumanDuration(Duration::ZERO),
+            },
+        ];
+    })
+    .await;
+    app.send(json!({ "to": "090-1111-2222", "from": "12345", "body": "Dentist at 10:00 tomorrow. Reply 1 to confirm, 2 to cancel." }))
+        .await;
+    // Three UCS-2 segments: answered once, after the last part.
+    let long = "明日10時のご予約です。".repeat(15);
+    let japanese = app
+        .send(json!({ "to": "+81 80 3333 4444", "from": "12345", "body": long }))
+        .await;
+    assert_eq!(japanese["segments"], 3, "{japanese}");
+    app.send(
+        json!({ "to": "+81 90 5555 6666", "from": "12345", "body": "Your parcel is on its way" }),
+    )
+    .await;
+
+    let replies = poll_until("both handsets answered", || async {
+        let messages = app.all_messages("&direction=inbound").await;
+        (messages.len() >= 2).then_some(messages)
+    })
+    .await;
+    let from = |number: &str| {
+        replies
+            .iter()
+            .find(|m| m["from"] == number)
+            .unwrap_or_else(|| panic!("no reply from {number}: {replies:?}"))
+    };
+    assert_eq!(from("+819011112222")["body"], "1");
+    assert_eq!(from("+819011112222")["to"], "12345");
+    assert_eq!(from("+818033334444")["body"], "変更したいです");
+    // The third message reached its handset, which had nothing to say.
+    poll_for(
+        Duration::from_secs(15),
+        "every message delivered",
+        || async {
+            let delivered = app.all_messages("&status=delivered").await;
+            (delivered.len() == 3).then_some(())
+        },
+    )
+    .await;
+    let inbound = app.all_messages("&direction=inbound").await;
+    assert_eq!(
+        inbound.len(),
+        2,
+        "one answer each, none for the parcel: {inbound:?}"
+    );
+    // What the SMSC delivered: a receipt per part (1 + 3 + 1) and two answers. Hato stores
+    // a repeated text from one number once, so this is where an answer per part would show.
+    let acknowledged = poll_until("the SMSC has every acknowledgement", || async {
+        let stats = app.get("/v1/simulator").await;
+        let acknowledged = stats.body["deliver_ok"].as_u64().unwrap_or(0);
+        (acknowledged >= 7).then_some(acknowledged)
+    })
+    .await;
+    assert_eq!(acknowledged, 7, "an answer per part, or to the parcel");
+    app.shutdown().await;
+}
+
+/// Stops a child process however the test ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `hato smsc --reply TEXT=REPLY`: the standalone simulator's handsets answer by rule too.
+async fn the_standalone_smsc_answers_by_rule(db: TestDb) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|probe| probe.local_addr())
+        .expect("a free port")
+        .port();
+    let mut smsc = hato_command(&db);
+    smsc.args(["smsc", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--receipt-delay", "20ms", "--reply-delay", "10ms"])
+        .args(["--reply", "confirm=YES", "--reply", "=?"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _smsc = KillOnDrop(smsc.spawn().expect("start hato smsc"));
+    poll_for(PATIENCE, "hato smsc listens", || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()
+            .map(drop)
+    })
+    .await;
+    let app = TestApp::start_with(db, |config| {
+        config.connectors.push(ConnectorSettings::new(
+            "standalone".into(),
+            "127.0.0.1".into(),
+            port,
+            "hato".into(),
+            "pw".into(),
+        ));
+    })
+    .await;
+    app.send(json!({ "to": "+81 90 1234 0000", "body": "Please CONFIRM your booking" }))
+        .await;
+    app.send(json!({ "to": "+81 90 1234 0001", "body": "Anything else" }))
+        .await;
+    let replies = poll_until("both handsets answered", || async {
+        let messages = app.all_messages("&direction=inbound").await;
+        (messages.len() >= 2).then_some(messages)
+    })
+    .await;
+    let body_from = |number: &str| {
+        replies
+            .iter()
+            .find(|m| m["from"] == number)
+            .map(|m| m["body"].clone())
+    };
+    assert_eq!(
+        body_from("+819012340000"),
+        Some(json!("YES")),
+        "{replies:?}"
+    );
+    assert_eq!(
+        body_from("+819012340001"),
+        Some(json!("?")),
+        "the catch-all rule: {replies:?}"
+    );
+    app.shutdown().await;
 }
