@@ -368,14 +368,7 @@ impl Connection {
         let whole = match concat.filter(|c| c.total > 1) {
             None => Some(text.to_owned()),
             Some(concat) => {
-                let (_, bytes) = view.content();
-                let part = Part {
-                    from: view.source.clone(),
-                    to: view.destination.clone(),
-                    data_coding: view.data_coding,
-                    body: bytes.to_vec(),
-                    concat,
-                };
+                let part = part_of(view, concat);
                 let now = now.into_std();
                 let mut parts = lock(&shared.to_answer);
                 parts.expire(now);
@@ -450,14 +443,7 @@ impl Connection {
                 parts: 1,
             }),
             Some(concat) => {
-                let (_, bytes) = view.content();
-                let part = Part {
-                    from: view.source.clone(),
-                    to: view.destination.clone(),
-                    data_coding: view.data_coding,
-                    body: bytes.to_vec(),
-                    concat,
-                };
+                let part = part_of(view, concat);
                 let now = now.into_std();
                 reassembler.expire(now);
                 if let Push::Complete(message, _, _) = reassembler.push(now, part, ()) {
@@ -470,5 +456,17 @@ impl Connection {
                 }
             }
         }
+    }
+}
+
+/// One part of a submitted multipart message, for a reassembler.
+fn part_of(view: &MessageView, concat: crate::long_message::Concat) -> Part {
+    let (_, bytes) = view.content();
+    Part {
+        from: view.source.clone(),
+        to: view.destination.clone(),
+        data_coding: view.data_coding,
+        body: bytes.to_vec(),
+        concat,
     }
 }

@@ -5,7 +5,7 @@
 use std::{
     net::SocketAddr,
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::Duration,
 };
 
@@ -15,7 +15,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{
-    PATIENCE, Reply, TestDb, acme_smsc, hato_command, on_both_backends, output, poll_for,
+    PATIENCE, Reply, Running, TestDb, acme_smsc, hato_command, on_both_backends, output, poll_for,
 };
 
 on_both_backends!(hato_variables_configure_the_server);
@@ -28,16 +28,6 @@ default_region = "GB"
 [simulator]
 transport = "smpp"
 "#;
-
-/// Stops the child however the test ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn free_addr() -> SocketAddr {
     let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -10,7 +10,7 @@ use standardwebhooks::Webhook;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{
-    PATIENCE, Reply, TestApp, TestDb, acme_smsc, hato_command, on_both_backends, poll_for,
+    PATIENCE, Reply, Running, TestApp, TestDb, acme_smsc, hato_command, on_both_backends, poll_for,
     poll_until, sink::Sink,
 };
 
@@ -299,16 +299,6 @@ async fn a_scripted_handset_answers_what_it_is_sent(db: TestDb) {
     app.shutdown().await;
 }
 
-/// Stops a child process however the test ends.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `hato smsc --reply TEXT=REPLY`: the standalone simulator's handsets answer by rule too.
 async fn the_standalone_smsc_answers_by_rule(db: TestDb) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -321,7 +311,7 @@ async fn the_standalone_smsc_answers_by_rule(db: TestDb) {
         .args(["--reply", "confirm=YES", "--reply", "=?"])
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    let _smsc = KillOnDrop(smsc.spawn().expect("start hato smsc"));
+    let _smsc = Running(smsc.spawn().expect("start hato smsc"));
     poll_for(PATIENCE, "hato smsc listens", || async {
         tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await

@@ -435,3 +435,13 @@ pub async fn acme_smsc(shutdown: CancellationToken) -> hato_smpp::simulator::Sim
     )
     .await
 }
+
+/// A child process (`hato serve`, `hato smsc`) stopped however the test ends.
+pub struct Running(pub std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
