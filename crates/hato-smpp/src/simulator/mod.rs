@@ -3,7 +3,8 @@
 //! It accepts any number of sessions (transmitter, receiver, transceiver), optionally checks
 //! credentials, answers `submit_sm` pipelined, sends delivery receipts after a delay with a
 //! deterministic mix of outcomes ([`OutcomeMix`], keyed by a submit counter), plays handsets
-//! replying ([`Simulator::send_mo`], multipart and out of order included), injects faults on
+//! replying ([`Simulator::send_mo`], multipart and out of order included) or answering what
+//! they were sent by rule ([`HandsetReply`]), injects faults on
 //! demand ([`Fault`]) and reports what it saw ([`Simulator::stats`], overall and per bound
 //! session; [`Simulator::received`], [`Simulator::received_messages`],
 //! [`Simulator::deliver_responses`]).
@@ -510,8 +511,7 @@ struct Shared {
 impl Shared {
     /// [`Simulator::send_mo`], also used by the reply rules.
     fn send_mo(&self, message: MoMessage) -> Result<usize, SimulatorError> {
-        let shared = self;
-        if !shared.has_receiver(message.system_id.as_deref()) {
+        if !self.has_receiver(message.system_id.as_deref()) {
             return Err(SimulatorError::NoReceiver);
         }
         let parts = encode_message(
@@ -520,7 +520,7 @@ impl Shared {
                 mode: message.concat,
                 data_coding_gsm7: 0x00,
                 data_coding_ucs2: 0x08,
-                reference: shared.next_reference.fetch_add(1, Ordering::Relaxed) as u16,
+                reference: self.next_reference.fetch_add(1, Ordering::Relaxed) as u16,
                 units_per_part: message.units_per_part,
             },
         )
@@ -555,7 +555,7 @@ impl Shared {
                     parts: parts.len(),
                 },
             };
-            shared.dispatch(deliverable, None);
+            self.dispatch(deliverable, None);
         }
         Ok(order.len())
     }
