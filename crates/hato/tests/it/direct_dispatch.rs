@@ -7,7 +7,9 @@ use std::time::Duration;
 use hato::config::{Config, ConnectorSettings};
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, TestDb, on_both_backends, poll_until, time_from_now};
+use crate::support::{
+    TestApp, TestDb, free_loopback_addr, on_both_backends, poll_until, time_from_now,
+};
 
 on_both_backends!(
     a_due_message_is_stored_sending_and_delivered,
@@ -102,10 +104,7 @@ async fn with_direct_dispatch_off_messages_are_queued(db: TestDb) {
 /// A connector that never binds: nothing can take a message now, so it is queued, where it
 /// waits for a carrier and the caller may still cancel it.
 async fn with_no_carrier_ready_messages_are_queued_and_cancellable(db: TestDb) {
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
+    let closed_port = free_loopback_addr().port();
     let app = TestApp::start_with(db, |config| unreachable_connector(config, closed_port)).await;
     for _ in 0..3 {
         let accepted = app.send(json!({"to": "09012345678", "body": "hi"})).await;

@@ -17,7 +17,9 @@ use hato_core::{AccountId, MessageStatus};
 use hato_store::{MessageFilter, Store, StoreOptions};
 use serde_json::{Value, json};
 
-use crate::support::{PATIENCE, Reply, TestDb, hato_command, on_both_backends, output, poll_for};
+use crate::support::{
+    PATIENCE, Reply, TestDb, free_loopback_addr, hato_command, on_both_backends, output, poll_for,
+};
 
 on_both_backends!(
     a_killed_server_loses_nothing_on_restart,
@@ -44,10 +46,7 @@ struct Server {
 
 impl Server {
     async fn start(db: &TestDb, key: &str, run: usize) -> Server {
-        let addr = {
-            let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-            probe.local_addr().expect("addr")
-        };
+        let addr = free_loopback_addr();
         let log = File::create(db.dir.path().join(format!("serve-{run}.log"))).expect("log");
         let child = hato_command(db)
             .args(["serve", "--listen", &addr.to_string()])

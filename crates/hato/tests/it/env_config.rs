@@ -15,7 +15,8 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{
-    PATIENCE, Reply, Running, TestDb, acme_smsc, hato_command, on_both_backends, output, poll_for,
+    PATIENCE, Reply, Running, TestDb, acme_smsc, free_loopback_addr, hato_command,
+    on_both_backends, output, poll_for,
 };
 
 on_both_backends!(hato_variables_configure_the_server);
@@ -28,11 +29,6 @@ default_region = "GB"
 [simulator]
 transport = "smpp"
 "#;
-
-fn free_addr() -> SocketAddr {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    probe.local_addr().expect("addr")
-}
 
 /// `hato` with the test's settings in the environment only.
 fn with_env(db: &TestDb, data_dir: &Path, listen: SocketAddr) -> Command {
@@ -116,7 +112,7 @@ async fn refused_start(mut command: Command) -> String {
 async fn hato_variables_configure_the_server(db: TestDb) {
     std::fs::write(db.dir.path().join("hato.toml"), FILE).expect("hato.toml");
     let data_dir = db.dir.path().join("data-from-env");
-    let listen = free_addr();
+    let listen = free_loopback_addr();
 
     // `hato keys create` finds the database through the same variables.
     let key = create_key(with_env(&db, &data_dir, listen)).await;
@@ -196,7 +192,7 @@ async fn hato_variables_configure_the_server(db: TestDb) {
     );
 
     // A bad value is refused at start, naming the setting's value and what is expected.
-    let mut bad = with_env(&db, &data_dir, free_addr());
+    let mut bad = with_env(&db, &data_dir, free_loopback_addr());
     bad.env("HATO_WEBHOOKS__TIMEOUT", "soon");
     let stderr = refused_start(bad).await;
     assert!(
@@ -213,7 +209,7 @@ async fn connectors_and_routes_come_from_the_environment(db: TestDb) {
     let smsc = acme_smsc(shutdown.clone()).await;
     let port = smsc.local_addr().port();
     let data_dir = db.dir.path().join("data-from-env");
-    let listen = free_addr();
+    let listen = free_loopback_addr();
     let configure = |command: &mut Command| {
         command
             .env(
@@ -254,7 +250,7 @@ async fn connectors_and_routes_come_from_the_environment(db: TestDb) {
     assert_eq!(smsc.stats().submits_ok, 1, "sent through the SMSC named");
 
     // A malformed value is refused at start with the setting named.
-    let mut bad = with_env(&db, &data_dir, free_addr());
+    let mut bad = with_env(&db, &data_dir, free_loopback_addr());
     bad.env("HATO_CONNECTORS", r#"[{name="x", port=2775}]"#);
     let stderr = refused_start(bad).await;
     assert!(

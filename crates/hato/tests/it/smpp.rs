@@ -10,8 +10,8 @@ use standardwebhooks::Webhook;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{
-    PATIENCE, Reply, Running, TestApp, TestDb, acme_smsc, hato_command, on_both_backends, poll_for,
-    poll_until, sink::Sink,
+    PATIENCE, Reply, Running, TestApp, TestDb, acme_smsc, free_loopback_addr, hato_command,
+    on_both_backends, poll_for, poll_until, sink::Sink,
 };
 
 on_both_backends!(
@@ -222,6 +222,23 @@ async fn an_external_smsc_replaces_the_simulator(db: TestDb) {
     shutdown.cancel();
 }
 
+/// The inbound messages, once there are at least `count` (handsets' answers).
+async fn answers(app: &TestApp, count: usize) -> Vec<Value> {
+    poll_until("the handsets answered", || async {
+        let messages = app.all_messages("&direction=inbound").await;
+        (messages.len() >= count).then_some(messages)
+    })
+    .await
+}
+
+/// The answer from `number` among `answers`.
+fn answer_from<'a>(answers: &'a [Value], number: &str) -> &'a Value {
+    answers
+        .iter()
+        .find(|m| m["from"] == number)
+        .unwrap_or_else(|| panic!("no answer from {number}: {answers:?}"))
+}
+
 /// `[[simulator.replies]]`: a handset answers a reminder by rule, and the answer comes back
 /// as an inbound message from that number, like a person replying. Long messages are
 /// answered once, when all their parts have arrived; messages no rule matches get no answer.
@@ -257,20 +274,13 @@ async fn a_scripted_handset_answers_what_it_is_sent(db: TestDb) {
     )
     .await;
 
-    let replies = poll_until("both handsets answered", || async {
-        let messages = app.all_messages("&direction=inbound").await;
-        (messages.len() >= 2).then_some(messages)
-    })
-    .await;
-    let from = |number: &str| {
-        replies
-            .iter()
-            .find(|m| m["from"] == number)
-            .unwrap_or_else(|| panic!("no reply from {number}: {replies:?}"))
-    };
-    assert_eq!(from("+819011112222")["body"], "1");
-    assert_eq!(from("+819011112222")["to"], "12345");
-    assert_eq!(from("+818033334444")["body"], "変更したいです");
+    let replies = answers(&app, 2).await;
+    assert_eq!(answer_from(&replies, "+819011112222")["body"], "1");
+    assert_eq!(answer_from(&replies, "+819011112222")["to"], "12345");
+    assert_eq!(
+        answer_from(&replies, "+818033334444")["body"],
+        "変更したいです"
+    );
     // The third message reached its handset, which had nothing to say.
     poll_for(
         Duration::from_secs(15),
@@ -301,10 +311,7 @@ async fn a_scripted_handset_answers_what_it_is_sent(db: TestDb) {
 
 /// `hato smsc --reply TEXT=REPLY`: the standalone simulator's handsets answer by rule too.
 async fn the_standalone_smsc_answers_by_rule(db: TestDb) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|probe| probe.local_addr())
-        .expect("a free port")
-        .port();
+    let port = free_loopback_addr().port();
     let mut smsc = hato_command(&db);
     smsc.args(["smsc", "--listen", &format!("127.0.0.1:{port}")])
         .args(["--receipt-delay", "20ms", "--reply-delay", "10ms"])
@@ -333,26 +340,12 @@ async fn the_standalone_smsc_answers_by_rule(db: TestDb) {
         .await;
     app.send(json!({ "to": "+81 90 1234 0001", "body": "Anything else" }))
         .await;
-    let replies = poll_until("both handsets answered", || async {
-        let messages = app.all_messages("&direction=inbound").await;
-        (messages.len() >= 2).then_some(messages)
-    })
-    .await;
-    let body_from = |number: &str| {
-        replies
-            .iter()
-            .find(|m| m["from"] == number)
-            .map(|m| m["body"].clone())
-    };
+    let replies = answers(&app, 2).await;
+    assert_eq!(answer_from(&replies, "+819012340000")["body"], "YES");
     assert_eq!(
-        body_from("+819012340000"),
-        Some(json!("YES")),
-        "{replies:?}"
-    );
-    assert_eq!(
-        body_from("+819012340001"),
-        Some(json!("?")),
-        "the catch-all rule: {replies:?}"
+        answer_from(&replies, "+819012340001")["body"],
+        "?",
+        "the catch-all rule"
     );
     app.shutdown().await;
 }

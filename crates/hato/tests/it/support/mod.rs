@@ -445,3 +445,11 @@ impl Drop for Running {
         let _ = self.0.wait();
     }
 }
+
+/// A loopback address no one listened on a moment ago, for a child process to listen on
+/// (it may be taken meanwhile, but the tests' ports come from the kernel's ephemeral range).
+pub fn free_loopback_addr() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|probe| probe.local_addr())
+        .expect("a free loopback port")
+}
