@@ -803,19 +803,24 @@ impl Shared {
 
     /// Sends held deliveries, oldest first, while some session has room. One that no bound
     /// session may take (another `system_id`) stays, without holding back the others.
+    ///
+    /// It is called on every delivery and every answer, so it costs what it sends, not what
+    /// waits: under load thousands wait for a receiver that acknowledges as it stores, and
+    /// rebuilding the queue on each call made the simulator quadratic (measured: 17 % of the
+    /// server's CPU in memmove, and throughput halved, at 512 clients).
     fn send_held(&self) {
         let mut held = lock(&self.held);
-        let mut kept = VecDeque::new();
-        while let Some(next) = held.pop_front() {
+        let mut passed_over = Vec::new();
+        while !held.is_empty() && self.any_room() {
+            let Some(next) = held.pop_front() else { break };
             if let Some(next) = self.try_send(next, None) {
-                kept.push_back(next);
-                if !self.any_room() {
-                    break;
-                }
+                passed_over.push(next);
             }
         }
-        kept.append(&mut held);
-        *held = kept;
+        // Those no session could take go back in front, in their order.
+        for deliverable in passed_over.into_iter().rev() {
+            held.push_front(deliverable);
+        }
     }
 
     /// Whether a bound receiver has room in its window.

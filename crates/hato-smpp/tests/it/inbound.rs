@@ -161,6 +161,59 @@ async fn an_incomplete_set_times_out_with_a_temporary_error() {
 }
 
 #[tokio::test]
+async fn a_delivery_held_for_one_bind_does_not_hold_back_another() {
+    // Deliveries wait in one queue; one for a bind whose window is full must not stop those
+    // another bind has room for, and must keep its place for when its bind answers.
+    let config = SimulatorConfig {
+        deliver_window: 1,
+        credentials: None,
+        ..SimulatorConfig::default()
+    };
+    let mut first = start(config, |c| c.binds = 1).await;
+    let mut config = connector_config(&first.sim);
+    config.system_id = "other".into();
+    config.binds = 1;
+    let (tx, mut other_events) = tokio::sync::mpsc::channel(16);
+    let other_shutdown = tokio_util::sync::CancellationToken::new();
+    let other = hato_smpp::Connector::start(config, tx, other_shutdown.clone()).unwrap();
+    eventually("the other bind is up", || other.snapshot().binds_up == 1).await;
+    let to = |system_id: &str, body: &str| MoMessage {
+        system_id: Some(system_id.into()),
+        ..MoMessage::new("+819011112222", "12345", body)
+    };
+    for body in ["a1", "a2", "a3"] {
+        first.sim.send_mo(to(SYSTEM_ID, body)).unwrap();
+    }
+    first.sim.send_mo(to("other", "b1")).unwrap();
+    let (message, first_ack) = first.inbound().await;
+    assert_eq!(message.body, "a1");
+    // a2 and a3 wait for the first bind; b1, behind them, goes to the other at once.
+    let (message, ack) = loop {
+        let event = tokio::time::timeout(Duration::from_secs(10), other_events.recv())
+            .await
+            .expect("the other bind gets its delivery while the first is full")
+            .expect("events open");
+        match event {
+            hato_smpp::ConnectorEvent::Inbound { message, ack } => break (message, ack),
+            hato_smpp::ConnectorEvent::BindChanged { .. } => {}
+            event => panic!("expected an inbound message, got {event:?}"),
+        }
+    };
+    assert_eq!(message.body, "b1");
+    ack.send(true).unwrap();
+    first_ack.send(true).unwrap();
+    for expected in ["a2", "a3"] {
+        let (message, ack) = first.inbound().await;
+        assert_eq!(message.body, expected, "held deliveries keep their order");
+        ack.send(true).unwrap();
+    }
+    eventually("all answered", || first.sim.stats().deliver_ok == 4).await;
+    other_shutdown.cancel();
+    other.stopped().await;
+    first.stop().await;
+}
+
+#[tokio::test]
 async fn deliveries_wait_for_room_in_the_window() {
     // Like a real SMSC, the simulator keeps at most `deliver_window` deliveries unanswered
     // per session: a burst is sent as fast as the ESME answers, not all at once.
