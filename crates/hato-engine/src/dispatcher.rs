@@ -19,6 +19,7 @@ use crate::{
     EngineConfig, OutboundSms, Router, SubmitOutcome,
     clock::now_ms,
     handoff::{Handoff, Intake},
+    recorded::Recorded,
     retry::delay_after,
 };
 
@@ -31,6 +32,7 @@ struct Submitter {
     config: Arc<EngineConfig>,
     router: Arc<Router>,
     outcomes: mpsc::UnboundedSender<Outcome>,
+    recorded: Arc<Recorded>,
     tasks: TaskTracker,
 }
 
@@ -52,6 +54,7 @@ impl Submitter {
         self.tasks.spawn(async move {
             let result = dispatch_one(this.config, this.router, job).await;
             record_metrics(&result);
+            this.recorded.handed_over();
             // The recorder outlives every submission (see `run`).
             let _ = this.outcomes.send((result, permit));
         });
@@ -65,14 +68,21 @@ pub(crate) async fn run(
     intake: Arc<Intake>,
     handoffs: mpsc::UnboundedReceiver<Handoff>,
     wakeup: Arc<Notify>,
+    recorded: Arc<Recorded>,
     shutdown: CancellationToken,
 ) {
     let (outcomes, outcomes_rx) = mpsc::unbounded_channel();
-    let recorder = tokio::spawn(record_outcomes(store.clone(), outcomes_rx, config.gather));
+    let recorder = tokio::spawn(record_outcomes(
+        store.clone(),
+        outcomes_rx,
+        recorded.clone(),
+        config.gather,
+    ));
     let submitter = Submitter {
         config: config.clone(),
         router,
         outcomes,
+        recorded,
         tasks: TaskTracker::new(),
     };
     tokio::join!(
@@ -174,8 +184,9 @@ async fn idle(wakeup: &Notify, shutdown: &CancellationToken, duration: Duration)
 
 /// Writes outcomes as they come, as a group commit does: whatever has arrived (after letting
 /// more gather for `gather` when there are few) goes into one transaction, and each message's
-/// room in the window is given back once its outcome is stored. Ends when every submitter is
-/// gone and every outcome written.
+/// room in the window is given back once its outcome is stored, and `recorded` counts it
+/// for the receipts waiting on it. Ends when every submitter is gone and every outcome
+/// written.
 ///
 /// SQLite writes one transaction at a time, so one write in flight and the rest gathering
 /// makes the next transaction larger. PostgreSQL runs transactions side by side, each waiting
@@ -185,6 +196,7 @@ async fn idle(wakeup: &Notify, shutdown: &CancellationToken, duration: Duration)
 async fn record_outcomes(
     store: Store,
     mut outcomes: mpsc::UnboundedReceiver<Outcome>,
+    recorded: Arc<Recorded>,
     gather: Duration,
 ) {
     let parallel = match store.backend() {
@@ -213,8 +225,11 @@ async fn record_outcomes(
         let (results, permits): (Vec<SubmitResult>, Vec<OwnedSemaphorePermit>) =
             batch.drain(..).unzip();
         let store = store.clone();
+        let recorded = recorded.clone();
         writes.spawn(async move {
+            let count = results.len();
             record(&store, results).await;
+            recorded.stored(count);
             drop(permits);
             drop(slot);
         });

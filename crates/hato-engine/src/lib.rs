@@ -20,6 +20,7 @@ pub mod handoff;
 mod inbound;
 pub mod metrics_task;
 pub mod receipts;
+mod recorded;
 pub mod retry;
 pub mod router;
 pub mod secrets;
@@ -67,6 +68,7 @@ impl Engine {
         let router = Arc::new(router);
         let config = Arc::new(config);
         let (handoffs, handoffs_rx) = mpsc::unbounded_channel();
+        let recorded = Arc::new(recorded::Recorded::new());
         let intake = Arc::new(handoff::Intake::new(
             config.direct_dispatch,
             Arc::new(Semaphore::new(config.dispatch_in_flight)),
@@ -81,12 +83,14 @@ impl Engine {
             intake.clone(),
             handoffs_rx,
             dispatch_wakeup.clone(),
+            recorded.clone(),
             shutdown.clone(),
         ));
         tracker.spawn(receipts::run(
             store.clone(),
             config.clone(),
             events,
+            recorded,
             shutdown.clone(),
         ));
         tracker.spawn(webhooks::run(

@@ -10,12 +10,16 @@ use hato_store::{ReceiptOutcome, ReceiptUpdate, Store};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::{CarrierEvent, DeliveryOutcome, EngineConfig, clock::now_ms, inbound::InboundStore};
+use crate::{
+    CarrierEvent, DeliveryOutcome, EngineConfig, clock::now_ms, inbound::InboundStore,
+    recorded::Recorded,
+};
 
 pub(crate) async fn run(
     store: Store,
     config: Arc<EngineConfig>,
     mut events: mpsc::Receiver<CarrierEvent>,
+    recorded: Arc<Recorded>,
     shutdown: CancellationToken,
 ) {
     let inbound = InboundStore::new(store.clone(), &config);
@@ -35,7 +39,7 @@ pub(crate) async fn run(
                     batch.push(event);
                 }
                 if !batch.is_empty() {
-                    apply(&store, &inbound, std::mem::take(&mut batch)).await;
+                    apply(&store, &inbound, &recorded, std::mem::take(&mut batch)).await;
                 }
                 return;
             }
@@ -55,7 +59,7 @@ pub(crate) async fn run(
                 batch.push(event);
             }
         }
-        apply(&store, &inbound, std::mem::take(&mut batch)).await;
+        apply(&store, &inbound, &recorded, std::mem::take(&mut batch)).await;
     }
 }
 
@@ -77,7 +81,16 @@ async fn reconcile_unmatched(store: &Store) {
     }
 }
 
-async fn apply(store: &Store, inbound: &InboundStore, events: Vec<CarrierEvent>) {
+/// Longest a batch of reports waits for the submit results handed over before it
+/// ([`Recorded`]); a recorder that is stuck retrying delays receipts by no more than this.
+const WAIT_FOR_RESULTS: Duration = Duration::from_secs(1);
+
+async fn apply(
+    store: &Store,
+    inbound: &InboundStore,
+    recorded: &Recorded,
+    events: Vec<CarrierEvent>,
+) {
     let now = now_ms();
     let mut updates = Vec::with_capacity(events.len());
     let mut acks = Vec::with_capacity(events.len());
@@ -102,6 +115,9 @@ async fn apply(store: &Store, inbound: &InboundStore, events: Vec<CarrierEvent>)
         }
     }
     if !updates.is_empty() {
+        if !recorded.caught_up(WAIT_FOR_RESULTS).await {
+            tracing::debug!("submit results still being stored; applying receipts anyway");
+        }
         apply_receipts(store, &updates, acks).await;
     }
     if !messages.is_empty() {
