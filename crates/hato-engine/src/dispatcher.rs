@@ -61,16 +61,30 @@ impl Submitter {
     }
 }
 
+/// What the dispatcher shares with the rest of the engine.
+pub(crate) struct Links {
+    /// Direct dispatch: the API's side of the window, and the jobs it hands over.
+    pub intake: Arc<Intake>,
+    pub handoffs: mpsc::UnboundedReceiver<Handoff>,
+    /// Rung when new messages are queued.
+    pub wakeup: Arc<Notify>,
+    /// Outcomes handed to the recorder and stored, which receipts wait for.
+    pub recorded: Arc<Recorded>,
+}
+
 pub(crate) async fn run(
     store: Store,
     config: Arc<EngineConfig>,
     router: Arc<Router>,
-    intake: Arc<Intake>,
-    handoffs: mpsc::UnboundedReceiver<Handoff>,
-    wakeup: Arc<Notify>,
-    recorded: Arc<Recorded>,
+    links: Links,
     shutdown: CancellationToken,
 ) {
+    let Links {
+        intake,
+        handoffs,
+        wakeup,
+        recorded,
+    } = links;
     let (outcomes, outcomes_rx) = mpsc::unbounded_channel();
     let recorder = tokio::spawn(record_outcomes(
         store.clone(),

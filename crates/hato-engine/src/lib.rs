@@ -80,10 +80,12 @@ impl Engine {
             store.clone(),
             config.clone(),
             router.clone(),
-            intake.clone(),
-            handoffs_rx,
-            dispatch_wakeup.clone(),
-            recorded.clone(),
+            dispatcher::Links {
+                intake: intake.clone(),
+                handoffs: handoffs_rx,
+                wakeup: dispatch_wakeup.clone(),
+                recorded: recorded.clone(),
+            },
             shutdown.clone(),
         ));
         tracker.spawn(receipts::run(
