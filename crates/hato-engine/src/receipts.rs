@@ -6,7 +6,7 @@
 use std::{sync::Arc, time::Duration};
 
 use hato_core::MessageStatus;
-use hato_store::{ReceiptOutcome, ReceiptUpdate, Store};
+use hato_store::{ReceiptOutcome, ReceiptUpdate, Store, UnmatchedReceipts};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -81,8 +81,8 @@ async fn reconcile_unmatched(store: &Store) {
     }
 }
 
-/// Longest a batch of reports waits for the submit results handed over before it
-/// ([`Recorded`]); a recorder that is stuck retrying delays receipts by no more than this.
+/// Longest receipts that matched no part wait for the submit results handed over before
+/// them ([`Recorded`]); a recorder stuck retrying delays them by no more than this.
 const WAIT_FOR_RESULTS: Duration = Duration::from_secs(1);
 
 async fn apply(
@@ -115,50 +115,87 @@ async fn apply(
         }
     }
     if !updates.is_empty() {
-        if !recorded.caught_up(WAIT_FOR_RESULTS).await {
-            tracing::debug!("submit results still being stored; applying receipts anyway");
-        }
-        apply_receipts(store, &updates, acks).await;
+        apply_receipts(store, recorded, updates, acks).await;
     }
     if !messages.is_empty() {
         inbound.store(messages, now).await;
     }
 }
 
+/// Applies receipts, acknowledging each once stored. Those that match no part yet are tried
+/// again once the submit results handed over before them are stored (most had only
+/// overtaken their result on its way to the store), and only then kept as unmatched.
 async fn apply_receipts(
     store: &Store,
-    updates: &[ReceiptUpdate],
+    recorded: &Recorded,
+    updates: Vec<ReceiptUpdate>,
     acks: Vec<Option<oneshot::Sender<bool>>>,
 ) {
-    let stored = match store.apply_receipts(updates).await {
-        Ok(outcomes) => {
-            for (update, outcome) in updates.iter().zip(&outcomes) {
-                match outcome {
-                    ReceiptOutcome::Applied {
-                        status: Some(status),
-                        ..
-                    } => {
-                        metrics::counter!("hato_receipts_total", "result" => "applied", "status" => status.as_str())
-                            .increment(1);
-                    }
-                    ReceiptOutcome::Applied { status: None, .. } => {
-                        metrics::counter!("hato_receipts_total", "result" => "part", "status" => update.status.as_str())
-                            .increment(1);
-                    }
-                    ReceiptOutcome::Unmatched => {
-                        tracing::info!(connector = %update.connector, carrier_id = ?update.carrier_ids.first(), "receipt matches no message yet; kept");
-                        metrics::counter!("hato_receipts_total", "result" => "unmatched", "status" => update.status.as_str())
-                            .increment(1);
-                    }
-                }
-            }
-            true
-        }
+    let outcomes = match store
+        .apply_receipts(&updates, UnmatchedReceipts::Return)
+        .await
+    {
+        Ok(outcomes) => outcomes,
         Err(error) => {
             tracing::error!(error = ?error, count = updates.len(), "storing delivery reports failed");
-            false
+            acknowledge(acks, false);
+            return;
         }
     };
+    let mut again = Vec::new();
+    let mut again_acks = Vec::new();
+    for ((update, outcome), ack) in updates.into_iter().zip(&outcomes).zip(acks) {
+        if *outcome == ReceiptOutcome::Unmatched {
+            again.push(update);
+            again_acks.push(ack);
+        } else {
+            count(&update, outcome);
+            acknowledge([ack], true);
+        }
+    }
+    if again.is_empty() {
+        return;
+    }
+    if !recorded.caught_up(WAIT_FOR_RESULTS).await {
+        tracing::debug!("submit results still being stored; keeping receipts as unmatched");
+    }
+    match store.apply_receipts(&again, UnmatchedReceipts::Keep).await {
+        Ok(outcomes) => {
+            for (update, outcome) in again.iter().zip(&outcomes) {
+                count(update, outcome);
+            }
+            acknowledge(again_acks, true);
+        }
+        Err(error) => {
+            tracing::error!(error = ?error, count = again.len(), "storing delivery reports failed");
+            acknowledge(again_acks, false);
+        }
+    }
+}
+
+fn count(update: &ReceiptUpdate, outcome: &ReceiptOutcome) {
+    match outcome {
+        ReceiptOutcome::Applied {
+            status: Some(status),
+            ..
+        } => {
+            metrics::counter!("hato_receipts_total", "result" => "applied", "status" => status.as_str())
+                .increment(1);
+        }
+        ReceiptOutcome::Applied { status: None, .. } => {
+            metrics::counter!("hato_receipts_total", "result" => "part", "status" => update.status.as_str())
+                .increment(1);
+        }
+        ReceiptOutcome::Unmatched => {
+            tracing::info!(connector = %update.connector, carrier_id = ?update.carrier_ids.first(), "receipt matches no message yet; kept");
+            metrics::counter!("hato_receipts_total", "result" => "unmatched", "status" => update.status.as_str())
+                .increment(1);
+        }
+    }
+}
+
+/// Tells the carrier whether the reports are stored (it delivers them again if not).
+fn acknowledge(acks: impl IntoIterator<Item = Option<oneshot::Sender<bool>>>, stored: bool) {
     for ack in acks.into_iter().flatten() {
         let _ = ack.send(stored);
     }

@@ -9,8 +9,9 @@
 //! receipts unmatched), so it fed on itself.
 //!
 //! So the recorder counts the outcomes handed to it and those it has stored, and the receipt
-//! writer, before applying a batch, waits (a little, never forever) until every outcome handed
-//! over before the batch is stored. Only reports that truly come before their response (an
+//! writer, given back the reports of a batch that matched nothing, waits (a little, never
+//! forever) until every outcome handed over before then is stored and tries them again. The
+//! reports that matched never wait; only those that truly come before their response (an
 //! SMSC may do that) still go the slow way.
 
 use std::{

@@ -35,7 +35,7 @@ pub use error::StoreError;
 pub use inbound::{InboundOptions, InboundOutcome, NewInbound};
 pub use jobs::{ClaimedJob, LaneDepth, Queue};
 pub use messages::{BatchInsert, BatchRecord, InsertOutcome, MessageFilter, NewMessage};
-pub use receipts::{ReceiptOutcome, ReceiptUpdate};
+pub use receipts::{ReceiptOutcome, ReceiptUpdate, UnmatchedReceipts};
 pub use unmatched::{UnmatchedFilter, UnmatchedReceipt};
 pub use webhooks::{NewAttempt, WebhookAttempt, WebhookAttemptOutcome, WebhookDelivery};
 

@@ -43,27 +43,48 @@ pub enum ReceiptOutcome {
     Unmatched,
 }
 
+/// What to do with receipts that match no part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnmatchedReceipts {
+    /// Keep them in `unmatched_receipts`, to apply when the part is recorded.
+    Keep,
+    /// Write nothing for them: the caller tries them again (their part may be about to be
+    /// recorded) and keeps them then.
+    Return,
+}
+
 impl Store {
-    /// Applies delivery reports in one transaction.
-    pub async fn apply_receipts(&self, receipts: &[ReceiptUpdate]) -> Result<Vec<ReceiptOutcome>> {
+    /// Applies delivery reports in one transaction; those that match no part are kept or
+    /// returned as `unmatched`.
+    pub async fn apply_receipts(
+        &self,
+        receipts: &[ReceiptUpdate],
+        unmatched: UnmatchedReceipts,
+    ) -> Result<Vec<ReceiptOutcome>> {
         let receipts = receipts.to_vec();
         self.on_writer("receipts", move |store| async move {
-            store.apply_receipts_now(&receipts).await
+            store.apply_receipts_now(&receipts, unmatched).await
         })
         .await
     }
 
-    async fn apply_receipts_now(&self, receipts: &[ReceiptUpdate]) -> Result<Vec<ReceiptOutcome>> {
+    async fn apply_receipts_now(
+        &self,
+        receipts: &[ReceiptUpdate],
+        unmatched: UnmatchedReceipts,
+    ) -> Result<Vec<ReceiptOutcome>> {
         let mut tx = self.write().begin().await?;
         let mut outbox = Outbox::default();
         let outcomes = apply_batch(&mut tx, &mut outbox, receipts).await?;
-        let unmatched: Vec<&ReceiptUpdate> = receipts
-            .iter()
-            .zip(&outcomes)
-            .filter(|(_, outcome)| **outcome == ReceiptOutcome::Unmatched)
-            .map(|(receipt, _)| receipt)
-            .collect();
-        keep_unmatched(&mut tx, &unmatched).await?;
+        if unmatched == UnmatchedReceipts::Keep {
+            let unmatched: Vec<&ReceiptUpdate> = receipts
+                .iter()
+                .zip(&outcomes)
+                .filter(|(_, outcome)| **outcome == ReceiptOutcome::Unmatched)
+                .map(|(receipt, _)| receipt)
+                .collect();
+            keep_unmatched(&mut tx, &unmatched).await?;
+        }
         tx.commit().await?;
         Ok(outcomes)
     }

@@ -3,7 +3,7 @@
 //! applied alone, in arrival order.
 
 use hato_core::{MessageId, MessageStatus};
-use hato_store::{ReceiptOutcome, ReceiptUpdate, Store, SubmitResult};
+use hato_store::{ReceiptOutcome, ReceiptUpdate, Store, SubmitResult, UnmatchedReceipts};
 
 use crate::support::{ACCOUNT, TestDb, new_message, on_both_backends};
 
@@ -70,7 +70,10 @@ async fn the_form_received_wins_over_another_reading(db: &TestDb) {
     let decimal = sent(&store, "decimal", &["12"]).await;
     let hex = sent(&store, "hex", &["c"]).await;
     let outcomes = store
-        .apply_receipts(&[receipt(&["12", "c"], MessageStatus::Delivered)])
+        .apply_receipts(
+            &[receipt(&["12", "c"], MessageStatus::Delivered)],
+            UnmatchedReceipts::Keep,
+        )
         .await
         .expect("apply");
     assert_eq!(
@@ -91,14 +94,17 @@ async fn a_batch_applies_receipts_in_arrival_order(db: &TestDb) {
     let single = sent(&store, "one part", &["a1"]).await;
     let multipart = sent(&store, "two parts", &["b1", "b2"]).await;
     let outcomes = store
-        .apply_receipts(&[
-            receipt(&["a1"], MessageStatus::Delivered),
-            // A second report for a part already final changes nothing.
-            receipt(&["a1"], MessageStatus::Undelivered),
-            receipt(&["b1"], MessageStatus::Delivered),
-            receipt(&["b2"], MessageStatus::Delivered),
-            receipt(&["zz"], MessageStatus::Delivered),
-        ])
+        .apply_receipts(
+            &[
+                receipt(&["a1"], MessageStatus::Delivered),
+                // A second report for a part already final changes nothing.
+                receipt(&["a1"], MessageStatus::Undelivered),
+                receipt(&["b1"], MessageStatus::Delivered),
+                receipt(&["b2"], MessageStatus::Delivered),
+                receipt(&["zz"], MessageStatus::Delivered),
+            ],
+            UnmatchedReceipts::Keep,
+        )
         .await
         .expect("apply");
     let applied = |id: &MessageId, status: Option<MessageStatus>| ReceiptOutcome::Applied {
@@ -127,7 +133,10 @@ async fn a_receipt_before_its_submit_result_is_applied_with_it(db: &TestDb) {
     let store = db.open().await;
     // The report comes first (in both id forms) and is kept.
     let outcomes = store
-        .apply_receipts(&[receipt(&["255", "ff"], MessageStatus::Undelivered)])
+        .apply_receipts(
+            &[receipt(&["255", "ff"], MessageStatus::Undelivered)],
+            UnmatchedReceipts::Keep,
+        )
         .await
         .expect("apply");
     assert_eq!(outcomes, vec![ReceiptOutcome::Unmatched]);
@@ -139,3 +148,51 @@ async fn a_receipt_before_its_submit_result_is_applied_with_it(db: &TestDb) {
     store.close().await;
 }
 on_both_backends!(a_receipt_before_its_submit_result_is_applied_with_it);
+
+async fn a_receipt_returned_unmatched_leaves_nothing_behind(db: &TestDb) {
+    // The receipt writer first applies what matches and gets the rest back, to try again once
+    // the submit results ahead of them are stored: nothing is kept for those yet.
+    let store = db.open().await;
+    let id = sent(&store, "known", &["a1"]).await;
+    let outcomes = store
+        .apply_receipts(
+            &[
+                receipt(&["a1"], MessageStatus::Delivered),
+                receipt(&["b1"], MessageStatus::Delivered),
+            ],
+            UnmatchedReceipts::Return,
+        )
+        .await
+        .expect("apply");
+    assert_eq!(
+        outcomes,
+        vec![
+            ReceiptOutcome::Applied {
+                message_id: id.clone(),
+                status: Some(MessageStatus::Delivered),
+            },
+            ReceiptOutcome::Unmatched,
+        ]
+    );
+    assert_eq!(status(&store, &id).await, MessageStatus::Delivered);
+    assert_eq!(store.unmatched_receipt_count().await.expect("count"), 0);
+    // Its part recorded meanwhile, the second try applies it.
+    let late = sent(&store, "late", &["b1"]).await;
+    let outcomes = store
+        .apply_receipts(
+            &[receipt(&["b1"], MessageStatus::Delivered)],
+            UnmatchedReceipts::Keep,
+        )
+        .await
+        .expect("apply");
+    assert_eq!(
+        outcomes,
+        vec![ReceiptOutcome::Applied {
+            message_id: late.clone(),
+            status: Some(MessageStatus::Delivered),
+        }]
+    );
+    assert_eq!(store.unmatched_receipt_count().await.expect("count"), 0);
+    store.close().await;
+}
+on_both_backends!(a_receipt_returned_unmatched_leaves_nothing_behind);

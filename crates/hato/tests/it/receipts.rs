@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use hato_core::MessageStatus;
-use hato_store::{ReceiptUpdate, UnmatchedFilter};
+use hato_store::{ReceiptUpdate, UnmatchedFilter, UnmatchedReceipts};
 use serde_json::{Value, json};
 
 use crate::support::{TestApp, TestDb, on_both_backends, output, poll_until};
@@ -70,22 +70,25 @@ async fn unmatched_receipts_are_listed_newest_first(db: TestDb) {
     // Two more through the store's public API, one of them newer than everything else.
     let now = jiff::Timestamp::now().as_millisecond();
     let outcomes = store
-        .apply_receipts(&[
-            ReceiptUpdate {
-                connector: "carrier-b".into(),
-                carrier_ids: vec!["0000BEEF".into(), "48879".into()],
-                status: MessageStatus::Undelivered,
-                error_code: Some("011".into()),
-                at: now + 60_000,
-            },
-            ReceiptUpdate {
-                connector: "carrier-b".into(),
-                carrier_ids: vec!["old-1".into()],
-                status: MessageStatus::Expired,
-                error_code: None,
-                at: real.received_at - 60_000,
-            },
-        ])
+        .apply_receipts(
+            &[
+                ReceiptUpdate {
+                    connector: "carrier-b".into(),
+                    carrier_ids: vec!["0000BEEF".into(), "48879".into()],
+                    status: MessageStatus::Undelivered,
+                    error_code: Some("011".into()),
+                    at: now + 60_000,
+                },
+                ReceiptUpdate {
+                    connector: "carrier-b".into(),
+                    carrier_ids: vec!["old-1".into()],
+                    status: MessageStatus::Expired,
+                    error_code: None,
+                    at: real.received_at - 60_000,
+                },
+            ],
+            UnmatchedReceipts::Keep,
+        )
         .await
         .expect("apply");
     assert!(
