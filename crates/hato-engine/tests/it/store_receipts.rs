@@ -50,6 +50,13 @@ fn receipt(ids: &[&str], status: MessageStatus) -> ReceiptUpdate {
     }
 }
 
+fn applied(id: &MessageId, status: Option<MessageStatus>) -> ReceiptOutcome {
+    ReceiptOutcome::Applied {
+        message_id: id.clone(),
+        status,
+    }
+}
+
 async fn status(store: &Store, id: &MessageId) -> MessageStatus {
     let account = store
         .ensure_account(ACCOUNT, "whsec_x", 0)
@@ -78,10 +85,7 @@ async fn the_form_received_wins_over_another_reading(db: &TestDb) {
         .expect("apply");
     assert_eq!(
         outcomes,
-        vec![ReceiptOutcome::Applied {
-            message_id: decimal.clone(),
-            status: Some(MessageStatus::Delivered)
-        }]
+        vec![applied(&decimal, Some(MessageStatus::Delivered))]
     );
     assert_eq!(status(&store, &decimal).await, MessageStatus::Delivered);
     assert_eq!(status(&store, &hex).await, MessageStatus::Sent);
@@ -107,10 +111,6 @@ async fn a_batch_applies_receipts_in_arrival_order(db: &TestDb) {
         )
         .await
         .expect("apply");
-    let applied = |id: &MessageId, status: Option<MessageStatus>| ReceiptOutcome::Applied {
-        message_id: id.clone(),
-        status,
-    };
     assert_eq!(
         outcomes,
         vec![
@@ -167,10 +167,7 @@ async fn a_receipt_returned_unmatched_leaves_nothing_behind(db: &TestDb) {
     assert_eq!(
         outcomes,
         vec![
-            ReceiptOutcome::Applied {
-                message_id: id.clone(),
-                status: Some(MessageStatus::Delivered),
-            },
+            applied(&id, Some(MessageStatus::Delivered)),
             ReceiptOutcome::Unmatched,
         ]
     );
@@ -187,10 +184,7 @@ async fn a_receipt_returned_unmatched_leaves_nothing_behind(db: &TestDb) {
         .expect("apply");
     assert_eq!(
         outcomes,
-        vec![ReceiptOutcome::Applied {
-            message_id: late.clone(),
-            status: Some(MessageStatus::Delivered),
-        }]
+        vec![applied(&late, Some(MessageStatus::Delivered))]
     );
     assert_eq!(store.unmatched_receipt_count().await.expect("count"), 0);
     store.close().await;
