@@ -106,7 +106,7 @@ pub(crate) async fn claim(
             })
             .collect();
         format!(
-            "UPDATE jobs SET lease_until = $1, run_at = $1, attempts = attempts + 1 WHERE id IN (\
+            "UPDATE jobs SET lease_until = $1, run_at = $1, claimed_at = $3, attempts = attempts + 1 WHERE id IN (\
                SELECT id FROM ({}) AS due ORDER BY lane, run_at, id LIMIT $4) \
              RETURNING id, ref_id, attempts",
             per_lane.join(" UNION ALL ")

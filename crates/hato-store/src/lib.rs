@@ -17,6 +17,7 @@ mod error;
 mod group_commit;
 mod inbound;
 mod jobs;
+mod leased;
 mod messages;
 mod receipts;
 mod rows;

@@ -8,10 +8,16 @@ use crate::{
     db::{self, Query, Tx},
     group_commit::InsertRequest,
     jobs::{ClaimedJob, Queue},
-    rows::{MESSAGE_COLUMNS, message_from_row},
+    leased::{self, FROM_MESSAGES_WITH_JOB},
+    rows::message_from_row,
     sql::{rows_per_statement, shaped, statement_chunks, values_rows},
     transitions::{self, Change, Outbox},
 };
+
+/// The time of a read, for the leases it looks at.
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
 
 /// A message accepted by the API, ready to store.
 #[derive(Debug, Clone)]
@@ -232,9 +238,12 @@ impl Store {
 
     /// One message of `account`.
     pub async fn message(&self, account: &AccountId, id: &MessageId) -> Result<Option<Message>> {
-        let sql =
-            format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1 AND account_id = $2");
+        let sql = format!(
+            "SELECT {} {FROM_MESSAGES_WITH_JOB} WHERE m.id = $2 AND m.account_id = $3",
+            leased::columns()
+        );
         let row = db::query(sql)
+            .bind(now_ms())
             .bind(id.as_str())
             .bind(account.as_str())
             .fetch_optional(self.read())
@@ -248,17 +257,22 @@ impl Store {
         account: &AccountId,
         filter: &MessageFilter,
     ) -> Result<Vec<Message>> {
-        let mut sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE account_id = $1");
+        // $1 is the time of the read (`leased`), then the texts, then the numbers.
+        let mut sql = format!(
+            "SELECT {} {FROM_MESSAGES_WITH_JOB} WHERE m.account_id = $2",
+            leased::columns()
+        );
         let mut texts: Vec<String> = vec![account.as_str().to_owned()];
+        if let Some(status) = filter.status {
+            texts.push(status.as_str().to_owned());
+            sql.push_str(&leased::status_condition(status, texts.len() + 1));
+        }
         let mut push_text = |sql: &mut String, column: &str, op: &str, value: String| {
             texts.push(value);
-            sql.push_str(&format!(" AND {column} {op} ${}", texts.len()));
+            sql.push_str(&format!(" AND m.{column} {op} ${}", texts.len() + 1));
         };
         if let Some(direction) = &filter.direction {
             push_text(&mut sql, "direction", "=", direction.clone());
-        }
-        if let Some(status) = filter.status {
-            push_text(&mut sql, "status", "=", status.as_str().to_owned());
         }
         if let Some(to) = &filter.to {
             push_text(&mut sql, "to_number", "=", to.clone());
@@ -276,22 +290,22 @@ impl Store {
         if let Some(after) = filter.created_after {
             numbers.push(after);
             sql.push_str(&format!(
-                " AND created_at >= ${}",
-                texts.len() + numbers.len()
+                " AND m.created_at >= ${}",
+                texts.len() + numbers.len() + 1
             ));
         }
         if let Some(before) = filter.created_before {
             numbers.push(before);
             sql.push_str(&format!(
-                " AND created_at < ${}",
-                texts.len() + numbers.len()
+                " AND m.created_at < ${}",
+                texts.len() + numbers.len() + 1
             ));
         }
         sql.push_str(&format!(
-            " ORDER BY id DESC LIMIT {}",
+            " ORDER BY m.id DESC LIMIT {}",
             filter.limit.clamp(1, 1000)
         ));
-        let mut query = db::query(sql);
+        let mut query = db::query(sql).bind(now_ms());
         for text in texts {
             query = query.bind(text);
         }
@@ -341,6 +355,16 @@ impl Store {
             .await?;
         if owned.is_none() {
             return Ok(None);
+        }
+        // Claimed from the queue, it is being sent although its row still says `queued`.
+        let leased = db::query(leased::LEASED_JOB)
+            .bind(id.as_str())
+            .bind(at)
+            .fetch_optional(&mut tx)
+            .await?;
+        if leased.is_some() {
+            tx.commit().await?;
+            return Ok(Some(false));
         }
         let change = Change {
             message_id: id.as_str(),

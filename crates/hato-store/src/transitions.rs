@@ -104,10 +104,21 @@ async fn update_statuses(
         }
         const COLS: usize = 5;
         let column = status_time_column(status);
+        // A message claimed from the queue was never written `sending` (`dispatch.rs`): its
+        // outcome stores when the claim took it, from the job it is about to lose.
+        let sending_since = if matches!(
+            status,
+            MessageStatus::Sent | MessageStatus::Failed | MessageStatus::Expired
+        ) {
+            "sending_at = COALESCE(messages.sending_at, (SELECT j.claimed_at FROM jobs j \
+               WHERE j.queue = 'dispatch' AND j.ref_id = messages.id)), "
+        } else {
+            ""
+        };
         for chunk in statement_chunks(&group, rows_per_statement(COLS)) {
             let shape = shaped(statuses_variant(status, &from), chunk.len(), || {
                 format!(
-                    "UPDATE messages SET status = $1, {column} = v.column2, updated_at = v.column2, \
+                    "UPDATE messages SET status = $1, {column} = v.column2, updated_at = v.column2, {sending_since}\
                        connector = COALESCE(v.column3, messages.connector), \
                        error_code = COALESCE(v.column4, messages.error_code), \
                        error_message = COALESCE(v.column5, messages.error_message) \

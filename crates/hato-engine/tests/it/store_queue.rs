@@ -148,3 +148,128 @@ async fn leases_released_at_start_up_are_due_at_once(db: &TestDb) {
     store.close().await;
 }
 on_both_backends!(leases_released_at_start_up_are_due_at_once);
+
+async fn read_message(store: &Store, id: &MessageId) -> hato_core::Message {
+    let account = store
+        .ensure_account(ACCOUNT, "whsec_x", 0)
+        .await
+        .expect("account");
+    store
+        .message(&account.id, id)
+        .await
+        .expect("read")
+        .expect("exists")
+}
+
+async fn listed(store: &Store, status: MessageStatus) -> Vec<MessageId> {
+    let account = store
+        .ensure_account(ACCOUNT, "whsec_x", 0)
+        .await
+        .expect("account");
+    let filter = hato_store::MessageFilter {
+        status: Some(status),
+        limit: 100,
+        ..Default::default()
+    };
+    let messages = store.messages(&account.id, &filter).await.expect("list");
+    messages.into_iter().map(|m| m.id).collect()
+}
+
+async fn a_claimed_message_reads_as_sending_since_its_claim(db: &TestDb) {
+    // A claim leaves the message row as it was; its lease is what says `sending`, in reads,
+    // filters and cancel, and its outcome stores the claim's time.
+    let store = db.open().await;
+    // Claims run a little ahead, so the messages stored below are due.
+    let now = jiff::Timestamp::now().as_millisecond() + 1_000;
+    let waiting = enqueue(&store, MessageKind::Transactional, None).await;
+    let claimed = enqueue(&store, MessageKind::Otp, None).await;
+    let jobs = claim(&store, now, 1).await;
+    assert_eq!(ids(&jobs), vec![&claimed], "the OTP lane goes first");
+    assert_eq!(jobs[0].message.status, MessageStatus::Sending);
+
+    let message = read_message(&store, &claimed).await;
+    assert_eq!(message.status, MessageStatus::Sending);
+    assert_eq!(
+        message.timestamps.sending.map(|t| t.as_millisecond()),
+        Some(now)
+    );
+    assert_eq!(
+        read_message(&store, &waiting).await.status,
+        MessageStatus::Queued
+    );
+    assert_eq!(
+        listed(&store, MessageStatus::Sending).await,
+        vec![claimed.clone()]
+    );
+    assert_eq!(
+        listed(&store, MessageStatus::Queued).await,
+        vec![waiting.clone()]
+    );
+
+    let account = store
+        .ensure_account(ACCOUNT, "whsec_x", 0)
+        .await
+        .expect("account");
+    let (after, cancelled) = store
+        .cancel_message(&account.id, &claimed, now + 1)
+        .await
+        .expect("cancel")
+        .expect("exists");
+    assert!(!cancelled, "a message being sent cannot be cancelled");
+    assert_eq!(after.status, MessageStatus::Sending);
+
+    store
+        .record_submit_results(&[hato_store::SubmitResult::Sent {
+            job_id: jobs[0].job.id,
+            message_id: claimed.clone(),
+            connector: "smsc".into(),
+            carrier_ids: vec!["c1".into()],
+            at: now + 5,
+        }])
+        .await
+        .expect("record");
+    let sent = read_message(&store, &claimed).await;
+    assert_eq!(sent.status, MessageStatus::Sent);
+    assert_eq!(
+        sent.timestamps.sending.map(|t| t.as_millisecond()),
+        Some(now)
+    );
+    assert_eq!(
+        sent.timestamps.sent.map(|t| t.as_millisecond()),
+        Some(now + 5)
+    );
+    store.close().await;
+}
+on_both_backends!(a_claimed_message_reads_as_sending_since_its_claim);
+
+async fn a_lease_that_ran_out_reads_as_the_stored_status(db: &TestDb) {
+    // Its process died: the message waits to be claimed again, and may be cancelled.
+    let store = db.open().await;
+    let now = jiff::Timestamp::now().as_millisecond();
+    let id = enqueue(&store, MessageKind::Transactional, None).await;
+    let jobs = store
+        .claim_dispatch(now + 1_000, now - 1, 1)
+        .await
+        .expect("claim");
+    assert_eq!(ids(&jobs), vec![&id]);
+    let message = read_message(&store, &id).await;
+    assert_eq!(message.status, MessageStatus::Queued);
+    assert_eq!(message.timestamps.sending, None);
+    assert_eq!(
+        listed(&store, MessageStatus::Sending).await,
+        Vec::<MessageId>::new()
+    );
+    let account = store
+        .ensure_account(ACCOUNT, "whsec_x", 0)
+        .await
+        .expect("account");
+    let (after, cancelled) = store
+        .cancel_message(&account.id, &id, now + 1_000)
+        .await
+        .expect("cancel")
+        .expect("exists");
+    assert!(cancelled);
+    assert_eq!(after.status, MessageStatus::Cancelled);
+    store.close().await;
+}
+on_both_backends!(a_lease_that_ran_out_reads_as_the_stored_status);
