@@ -5,7 +5,7 @@
 use hato_core::{MessageId, MessageKind, MessageStatus};
 use hato_store::{DispatchJob, LaneDepth, Queue, Store};
 
-use crate::support::{ACCOUNT, TestDb, new_message, on_both_backends};
+use crate::support::{ACCOUNT, TestDb, account_id, new_message, on_both_backends, stored_message};
 
 const LEASE_MS: i64 = 60_000;
 
@@ -149,29 +149,14 @@ async fn leases_released_at_start_up_are_due_at_once(db: &TestDb) {
 }
 on_both_backends!(leases_released_at_start_up_are_due_at_once);
 
-async fn read_message(store: &Store, id: &MessageId) -> hato_core::Message {
-    let account = store
-        .ensure_account(ACCOUNT, "whsec_x", 0)
-        .await
-        .expect("account");
-    store
-        .message(&account.id, id)
-        .await
-        .expect("read")
-        .expect("exists")
-}
-
 async fn listed(store: &Store, status: MessageStatus) -> Vec<MessageId> {
-    let account = store
-        .ensure_account(ACCOUNT, "whsec_x", 0)
-        .await
-        .expect("account");
+    let account = account_id(store).await;
     let filter = hato_store::MessageFilter {
         status: Some(status),
         limit: 100,
         ..Default::default()
     };
-    let messages = store.messages(&account.id, &filter).await.expect("list");
+    let messages = store.messages(&account, &filter).await.expect("list");
     messages.into_iter().map(|m| m.id).collect()
 }
 
@@ -187,14 +172,14 @@ async fn a_claimed_message_reads_as_sending_since_its_claim(db: &TestDb) {
     assert_eq!(ids(&jobs), vec![&claimed], "the OTP lane goes first");
     assert_eq!(jobs[0].message.status, MessageStatus::Sending);
 
-    let message = read_message(&store, &claimed).await;
+    let message = stored_message(&store, &claimed).await;
     assert_eq!(message.status, MessageStatus::Sending);
     assert_eq!(
         message.timestamps.sending.map(|t| t.as_millisecond()),
         Some(now)
     );
     assert_eq!(
-        read_message(&store, &waiting).await.status,
+        stored_message(&store, &waiting).await.status,
         MessageStatus::Queued
     );
     assert_eq!(
@@ -206,12 +191,8 @@ async fn a_claimed_message_reads_as_sending_since_its_claim(db: &TestDb) {
         vec![waiting.clone()]
     );
 
-    let account = store
-        .ensure_account(ACCOUNT, "whsec_x", 0)
-        .await
-        .expect("account");
     let (after, cancelled) = store
-        .cancel_message(&account.id, &claimed, now + 1)
+        .cancel_message(&account_id(&store).await, &claimed, now + 1)
         .await
         .expect("cancel")
         .expect("exists");
@@ -228,7 +209,7 @@ async fn a_claimed_message_reads_as_sending_since_its_claim(db: &TestDb) {
         }])
         .await
         .expect("record");
-    let sent = read_message(&store, &claimed).await;
+    let sent = stored_message(&store, &claimed).await;
     assert_eq!(sent.status, MessageStatus::Sent);
     assert_eq!(
         sent.timestamps.sending.map(|t| t.as_millisecond()),
@@ -252,19 +233,15 @@ async fn a_lease_that_ran_out_reads_as_the_stored_status(db: &TestDb) {
         .await
         .expect("claim");
     assert_eq!(ids(&jobs), vec![&id]);
-    let message = read_message(&store, &id).await;
+    let message = stored_message(&store, &id).await;
     assert_eq!(message.status, MessageStatus::Queued);
     assert_eq!(message.timestamps.sending, None);
     assert_eq!(
         listed(&store, MessageStatus::Sending).await,
         Vec::<MessageId>::new()
     );
-    let account = store
-        .ensure_account(ACCOUNT, "whsec_x", 0)
-        .await
-        .expect("account");
     let (after, cancelled) = store
-        .cancel_message(&account.id, &id, now + 1_000)
+        .cancel_message(&account_id(&store).await, &id, now + 1_000)
         .await
         .expect("cancel")
         .expect("exists");

@@ -5,7 +5,7 @@
 use hato_core::{MessageId, MessageStatus};
 use hato_store::{ReceiptOutcome, ReceiptUpdate, Store, SubmitResult, UnmatchedReceipts};
 
-use crate::support::{ACCOUNT, TestDb, new_message, on_both_backends};
+use crate::support::{ACCOUNT, TestDb, new_message, on_both_backends, stored_message};
 
 const CONNECTOR: &str = "smsc";
 
@@ -58,16 +58,7 @@ fn applied(id: &MessageId, status: Option<MessageStatus>) -> ReceiptOutcome {
 }
 
 async fn status(store: &Store, id: &MessageId) -> MessageStatus {
-    let account = store
-        .ensure_account(ACCOUNT, "whsec_x", 0)
-        .await
-        .expect("account");
-    store
-        .message(&account.id, id)
-        .await
-        .expect("read")
-        .expect("exists")
-        .status
+    stored_message(store, id).await.status
 }
 
 async fn the_form_received_wins_over_another_reading(db: &TestDb) {

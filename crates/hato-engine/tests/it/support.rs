@@ -41,6 +41,25 @@ macro_rules! on_both_backends {
 pub(crate) use on_both_backends;
 
 pub const ACCOUNT: &str = "test";
+
+/// The test account's id, creating the account on first use.
+pub async fn account_id(store: &Store) -> AccountId {
+    store
+        .ensure_account(ACCOUNT, "whsec_x", 0)
+        .await
+        .expect("account")
+        .id
+}
+
+/// A message of the test account, as the API reads it.
+pub async fn stored_message(store: &Store, id: &MessageId) -> Message {
+    let account = account_id(store).await;
+    store
+        .message(&account, id)
+        .await
+        .expect("read")
+        .expect("exists")
+}
 pub const TO: &str = "+819012345678";
 
 /// A database for one test.
