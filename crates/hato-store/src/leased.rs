@@ -28,7 +28,8 @@ pub(crate) fn columns() -> &'static str {
                 "sending_at" => format!(
                     "CASE WHEN {LEASED} THEN COALESCE(m.sending_at, j.claimed_at) ELSE m.sending_at END AS sending_at"
                 ),
-                other => format!("m.{other}"),
+                // Named, so `ORDER BY id` means the message's, also in a `UNION`.
+                other => format!("m.{other} AS {other}"),
             })
             .collect::<Vec<_>>()
             .join(", ")
@@ -38,16 +39,39 @@ pub(crate) fn columns() -> &'static str {
 /// True for a message claimed from the queue and being sent; `$1` is the time of the read.
 const LEASED: &str = "m.status IN ('scheduled', 'queued') AND COALESCE(j.lease_until, 0) > $1";
 
-/// The condition a `status` filter adds, with `$param` bound to the status's text.
-pub(crate) fn status_condition(status: MessageStatus, param: usize) -> String {
+/// A listing of one account's messages (`$2`), with `conditions` (` AND …` on `m`) and, when
+/// given, a status filter whose text is bound to `$param`; ordered by the caller on `id`.
+///
+/// A filter on `sending` must find messages whose row says `queued` or `scheduled` as well:
+/// one branch per stored status, each walking its own range of the status index, so the
+/// listing costs the messages in flight and waiting, never the account's whole history.
+pub(crate) fn select(status: Option<(MessageStatus, usize)>, conditions: &str) -> String {
+    let branch = |status: &str| {
+        format!(
+            "SELECT {} {FROM_MESSAGES_WITH_JOB} WHERE m.account_id = $2 AND m.status = {status}{conditions}",
+            columns()
+        )
+    };
     match status {
-        MessageStatus::Sending => format!(" AND (m.status = ${param} OR ({LEASED}))"),
-        MessageStatus::Scheduled | MessageStatus::Queued => {
-            format!(" AND m.status = ${param} AND COALESCE(j.lease_until, 0) <= $1")
+        None => format!(
+            "SELECT {} {FROM_MESSAGES_WITH_JOB} WHERE m.account_id = $2{conditions}",
+            columns()
+        ),
+        Some((MessageStatus::Sending, param)) => [
+            branch(&format!("${param}")),
+            format!("{} AND {LIVE_LEASE}", branch("'queued'")),
+            format!("{} AND {LIVE_LEASE}", branch("'scheduled'")),
+        ]
+        .join(" UNION ALL "),
+        Some((MessageStatus::Scheduled | MessageStatus::Queued, param)) => {
+            format!("{} AND NOT {LIVE_LEASE}", branch(&format!("${param}")))
         }
-        _ => format!(" AND m.status = ${param}"),
+        Some((_, param)) => branch(&format!("${param}")),
     }
 }
+
+/// The message's dispatch job is leased at the time of the read (`$1`).
+const LIVE_LEASE: &str = "COALESCE(j.lease_until, 0) > $1";
 
 /// Whether the dispatch job of a message is leased at `now`, as a `SELECT` with `$1` the
 /// message id and `$2` the time: a message being sent cannot be cancelled.

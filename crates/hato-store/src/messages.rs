@@ -257,54 +257,53 @@ impl Store {
         account: &AccountId,
         filter: &MessageFilter,
     ) -> Result<Vec<Message>> {
-        // $1 is the time of the read (`leased`), then the texts, then the numbers.
-        let mut sql = format!(
-            "SELECT {} {FROM_MESSAGES_WITH_JOB} WHERE m.account_id = $2",
-            leased::columns()
-        );
+        // $1 is the time of the read (`leased`), then the texts, then the numbers. `conditions`
+        // holds every filter but the status, which `leased::select` places.
+        let mut conditions = String::new();
         let mut texts: Vec<String> = vec![account.as_str().to_owned()];
-        if let Some(status) = filter.status {
+        let status_param = filter.status.map(|status| {
             texts.push(status.as_str().to_owned());
-            sql.push_str(&leased::status_condition(status, texts.len() + 1));
-        }
+            texts.len() + 1
+        });
         let mut push_text = |sql: &mut String, column: &str, op: &str, value: String| {
             texts.push(value);
             sql.push_str(&format!(" AND m.{column} {op} ${}", texts.len() + 1));
         };
         if let Some(direction) = &filter.direction {
-            push_text(&mut sql, "direction", "=", direction.clone());
+            push_text(&mut conditions, "direction", "=", direction.clone());
         }
         if let Some(to) = &filter.to {
-            push_text(&mut sql, "to_number", "=", to.clone());
+            push_text(&mut conditions, "to_number", "=", to.clone());
         }
         if let Some(from) = &filter.from {
-            push_text(&mut sql, "from_sender", "=", from.clone());
+            push_text(&mut conditions, "from_sender", "=", from.clone());
         }
         if let Some(reference) = &filter.reference {
-            push_text(&mut sql, "reference", "=", reference.clone());
+            push_text(&mut conditions, "reference", "=", reference.clone());
         }
         if let Some(before) = &filter.before_id {
-            push_text(&mut sql, "id", "<", before.clone());
+            push_text(&mut conditions, "id", "<", before.clone());
         }
         let mut numbers = Vec::new();
         if let Some(after) = filter.created_after {
             numbers.push(after);
-            sql.push_str(&format!(
+            conditions.push_str(&format!(
                 " AND m.created_at >= ${}",
                 texts.len() + numbers.len() + 1
             ));
         }
         if let Some(before) = filter.created_before {
             numbers.push(before);
-            sql.push_str(&format!(
+            conditions.push_str(&format!(
                 " AND m.created_at < ${}",
                 texts.len() + numbers.len() + 1
             ));
         }
-        sql.push_str(&format!(
-            " ORDER BY m.id DESC LIMIT {}",
+        let sql = format!(
+            "{} ORDER BY id DESC LIMIT {}",
+            leased::select(filter.status.zip(status_param), &conditions),
             filter.limit.clamp(1, 1000)
-        ));
+        );
         let mut query = db::query(sql).bind(now_ms());
         for text in texts {
             query = query.bind(text);
