@@ -21,6 +21,7 @@ on_both_backends!(
     a_handset_reply_is_stored_and_announced,
     throttling_and_disconnects_lose_nothing,
     receipts_before_responses_still_deliver,
+    a_message_claimed_from_the_queue_reads_as_sending_until_answered,
     an_external_smsc_replaces_the_simulator,
 );
 
@@ -183,6 +184,45 @@ async fn receipts_before_responses_still_deliver(db: TestDb) {
     assert_eq!(fault.status, 204, "{fault:?}");
     send_many(&app, 10, "early receipt").await;
     until_all_delivered(&app, 10).await;
+    app.shutdown().await;
+}
+
+/// A claim leaves the message row `queued`; its lease is what the API shows as `sending`,
+/// lists under `?status=sending` and refuses to cancel, until the SMSC answers.
+async fn a_message_claimed_from_the_queue_reads_as_sending_until_answered(db: TestDb) {
+    let app = TestApp::start_with(db, |config| {
+        smpp(config);
+        config.dispatch.direct = false;
+    })
+    .await;
+    let fault = app
+        .post(
+            "/v1/simulator/faults",
+            &json!({ "fault": "delay_responses", "delay_ms": 3000, "count": 1 }),
+        )
+        .await;
+    assert_eq!(fault.status, 204, "{fault:?}");
+    let accepted = app
+        .send(json!({ "to": "09012345678", "body": "held at the SMSC" }))
+        .await;
+    assert_eq!(accepted["status"], "queued", "{accepted}");
+    let id = accepted["id"].as_str().expect("id").to_owned();
+    let sending = poll_until("claimed", || async {
+        let message = app.get(&format!("/v1/messages/{id}")).await.body;
+        (message["status"] == "sending").then_some(message)
+    })
+    .await;
+    let since = sending["timestamps"]["sending"].clone();
+    assert!(since.is_string(), "{sending}");
+    let listed = app.get("/v1/messages?status=sending").await.body;
+    assert_eq!(listed["data"][0]["id"], id.as_str(), "{listed}");
+    let queued = app.get("/v1/messages?status=queued").await.body;
+    assert_eq!(queued["data"], json!([]), "{queued}");
+    app.post(&format!("/v1/messages/{id}/cancel"), &Value::Null)
+        .await
+        .assert_error(409, "not_cancellable", None);
+    let delivered = app.until_status(&id, "delivered").await;
+    assert_eq!(delivered["timestamps"]["sending"], since, "{delivered}");
     app.shutdown().await;
 }
 
