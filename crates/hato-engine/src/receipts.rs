@@ -1,7 +1,9 @@
 //! Applying delivery reports and storing inbound messages. Events are taken in batches; the
-//! reports of a batch are written in one transaction and its inbound messages in another, and
-//! each event is acknowledged to its carrier only after its transaction commits, so a crash
-//! never loses a report or a message the carrier thinks was delivered.
+//! reports of a batch are written in one transaction (those that matched no part yet in a
+//! second one, once the submit results ahead of them are stored: `recorded.rs`) and its
+//! inbound messages in another, and each event is acknowledged to its carrier only after its
+//! transaction commits, so a crash never loses a report or a message the carrier thinks was
+//! delivered.
 
 use std::{sync::Arc, time::Duration};
 

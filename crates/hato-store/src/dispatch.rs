@@ -20,7 +20,7 @@ use crate::{
 /// A claim from the queue does not rewrite the message row (one update less per message on
 /// the single writer, 3.5 µs of its time in a drain): the row keeps `scheduled` or `queued`,
 /// and the job's live lease is what makes the API show it `sending` since the job's
-/// `claimed_at` (`messages.rs`). The outcome then stores that time as `sending_at`. A message
+/// `claimed_at` (`leased.rs`). The outcome then stores that time as `sending_at`. A message
 /// handed over on insert is stored `sending` already.
 #[derive(Debug, Clone)]
 pub struct DispatchJob {

@@ -20,13 +20,15 @@ pub(crate) const FROM_MESSAGES_WITH_JOB: &str =
 pub(crate) fn columns() -> &'static str {
     static COLUMNS: OnceLock<String> = OnceLock::new();
     COLUMNS.get_or_init(|| {
+        // Claimed from the queue and being sent.
+        let leased = format!("m.status IN ('scheduled', 'queued') AND {LIVE_LEASE}");
         MESSAGE_COLUMNS
             .split(',')
             .map(str::trim)
             .map(|column| match column {
-                "status" => format!("CASE WHEN {LEASED} THEN 'sending' ELSE m.status END AS status"),
+                "status" => format!("CASE WHEN {leased} THEN 'sending' ELSE m.status END AS status"),
                 "sending_at" => format!(
-                    "CASE WHEN {LEASED} THEN COALESCE(m.sending_at, j.claimed_at) ELSE m.sending_at END AS sending_at"
+                    "CASE WHEN {leased} THEN COALESCE(m.sending_at, j.claimed_at) ELSE m.sending_at END AS sending_at"
                 ),
                 // Named, so `ORDER BY id` means the message's, also in a `UNION`.
                 other => format!("m.{other} AS {other}"),
@@ -35,9 +37,6 @@ pub(crate) fn columns() -> &'static str {
             .join(", ")
     })
 }
-
-/// True for a message claimed from the queue and being sent; `$1` is the time of the read.
-const LEASED: &str = "m.status IN ('scheduled', 'queued') AND COALESCE(j.lease_until, 0) > $1";
 
 /// A listing of one account's messages (`$2`), with `conditions` (` AND …` on `m`) and, when
 /// given, a status filter whose text is bound to `$param`; ordered by the caller on `id`.
@@ -83,7 +82,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_column_is_read_once_from_the_message() {
+    fn every_column_is_read_from_the_message() {
         let columns = columns();
         assert!(columns.contains("END AS status,") && columns.contains("END AS sending_at,"));
         for column in MESSAGE_COLUMNS.split(',').map(str::trim) {
