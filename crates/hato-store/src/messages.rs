@@ -261,9 +261,10 @@ impl Store {
         // holds every filter but the status, which `leased::select` places.
         let mut conditions = String::new();
         let mut texts: Vec<String> = vec![account.as_str().to_owned()];
-        let status_param = filter.status.map(|status| {
+        // The status filter with the parameter its text is bound to.
+        let status = filter.status.map(|status| {
             texts.push(status.as_str().to_owned());
-            texts.len() + 1
+            (status, texts.len() + 1)
         });
         let mut push_text = |sql: &mut String, column: &str, op: &str, value: String| {
             texts.push(value);
@@ -301,7 +302,7 @@ impl Store {
         }
         let sql = format!(
             "{} ORDER BY id DESC LIMIT {}",
-            leased::select(filter.status.zip(status_param), &conditions),
+            leased::select(status, &conditions),
             filter.limit.clamp(1, 1000)
         );
         let mut query = db::query(sql).bind(now_ms());

@@ -146,24 +146,13 @@ async fn a_handset_reply_is_stored_and_announced(db: TestDb) {
 
 async fn throttling_and_disconnects_lose_nothing(db: TestDb) {
     let app = TestApp::start_with(db, smpp).await;
-    let throttle = app
-        .post(
-            "/v1/simulator/faults",
-            &json!({ "fault": "respond_with", "status": 88, "count": 2 }),
-        )
+    app.inject_fault(json!({ "fault": "respond_with", "status": 88, "count": 2 }))
         .await;
-    assert_eq!(throttle.status, 204, "{throttle:?}");
     let ids = send_many(&app, 50, "Your code is 123456").await;
     assert_eq!(ids.len(), 50);
     until_all_delivered(&app, 50).await;
 
-    let drop = app
-        .post(
-            "/v1/simulator/faults",
-            &json!({ "fault": "disconnect_all" }),
-        )
-        .await;
-    assert_eq!(drop.status, 204, "{drop:?}");
+    app.inject_fault(json!({ "fault": "disconnect_all" })).await;
     send_many(&app, 100, "after the reconnect").await;
     until_all_delivered(&app, 150).await;
     let bad = app
@@ -175,13 +164,8 @@ async fn throttling_and_disconnects_lose_nothing(db: TestDb) {
 
 async fn receipts_before_responses_still_deliver(db: TestDb) {
     let app = TestApp::start_with(db, smpp).await;
-    let fault = app
-        .post(
-            "/v1/simulator/faults",
-            &json!({ "fault": "receipts_before_responses", "count": 10 }),
-        )
+    app.inject_fault(json!({ "fault": "receipts_before_responses", "count": 10 }))
         .await;
-    assert_eq!(fault.status, 204, "{fault:?}");
     send_many(&app, 10, "early receipt").await;
     until_all_delivered(&app, 10).await;
     app.shutdown().await;
@@ -195,13 +179,8 @@ async fn a_message_claimed_from_the_queue_reads_as_sending_until_answered(db: Te
         config.dispatch.direct = false;
     })
     .await;
-    let fault = app
-        .post(
-            "/v1/simulator/faults",
-            &json!({ "fault": "delay_responses", "delay_ms": 3000, "count": 1 }),
-        )
+    app.inject_fault(json!({ "fault": "delay_responses", "delay_ms": 3000, "count": 1 }))
         .await;
-    assert_eq!(fault.status, 204, "{fault:?}");
     let accepted = app
         .send(json!({ "to": "09012345678", "body": "held at the SMSC" }))
         .await;

@@ -261,6 +261,12 @@ impl TestApp {
         Reply::of(self.request(Method::POST, path).json(body)).await
     }
 
+    /// Injects a fault into the built-in SMSC simulator and expects it taken.
+    pub async fn inject_fault(&self, fault: Value) {
+        let reply = self.post("/v1/simulator/faults", &fault).await;
+        assert_eq!(reply.status, 204, "fault {fault}: {reply:?}");
+    }
+
     /// Sends one message and expects it accepted.
     pub async fn send(&self, body: Value) -> Value {
         let reply = self.post("/v1/messages", &body).await;
