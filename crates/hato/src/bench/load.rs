@@ -9,8 +9,11 @@ use std::{
     time::{Duration, Instant},
 };
 
+use bytes::Bytes;
 use hdrhistogram::Histogram;
 use tokio::task::JoinSet;
+
+use super::connection::{Connection, Endpoint};
 
 /// Longest a single request may take before it counts as an error.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -23,7 +26,13 @@ pub struct Work {
     pub base: String,
     pub key: String,
     pub path: &'static str,
-    pub bodies: Arc<[String]>,
+    pub bodies: Arc<[Bytes]>,
+}
+
+impl Work {
+    fn body(&self, index: u64) -> Bytes {
+        self.bodies[(index % self.bodies.len() as u64) as usize].clone()
+    }
 }
 
 /// The outcome of a load phase.
@@ -100,27 +109,31 @@ pub fn client(connections: usize) -> anyhow::Result<reqwest::Client> {
         .build()?)
 }
 
-/// Sends one request; the number of messages accepted, or why not.
+/// Sends one request through the pool (open loop); the number of messages accepted, or why not.
 async fn send(http: &reqwest::Client, work: &Work, index: u64) -> Result<u64, String> {
-    let body = work.bodies[(index % work.bodies.len() as u64) as usize].clone();
     let response = http
         .post(format!("{}{}", work.base, work.path))
         .bearer_auth(&work.key)
         .header("content-type", "application/json")
-        .body(body)
+        .body(work.body(index))
         .send()
         .await
         .map_err(|e| format!("request failed: {e}"))?;
-    let status = response.status();
+    let status = response.status().as_u16();
     let text = response
         .bytes()
         .await
         .map_err(|e| format!("reading the answer failed: {e}"))?;
-    if status != reqwest::StatusCode::ACCEPTED {
+    accepted(status, &text)
+}
+
+/// The number of messages an answer accepted, or why it accepted none.
+fn accepted(status: u16, text: &[u8]) -> Result<u64, String> {
+    if status != 202 {
         let start = String::from_utf8_lossy(&text[..text.len().min(300)]).into_owned();
         return Err(format!("{status}: {start}"));
     }
-    Ok(accepted_count(&text).unwrap_or(1))
+    Ok(accepted_count(text).unwrap_or(1))
 }
 
 /// `accepted_count` of a batch answer, read from its start without parsing the whole body.
@@ -136,18 +149,15 @@ fn accepted_count(body: &[u8]) -> Option<u64> {
 }
 
 /// `requests` requests, `concurrency` at a time, each worker sending its next as soon as the
-/// last answered.
-pub async fn closed_loop(
-    http: &reqwest::Client,
-    work: &Work,
-    requests: u64,
-    concurrency: usize,
-) -> Load {
+/// last answered, on a connection of its own.
+pub async fn closed_loop(work: &Work, requests: u64, concurrency: usize) -> anyhow::Result<Load> {
+    let endpoint = Endpoint::new(&work.base, &work.key, work.path)?;
     let started = Instant::now();
     let next = Arc::new(AtomicU64::new(0));
     let mut workers = JoinSet::new();
     for _ in 0..(concurrency as u64).min(requests) {
-        let (http, work, next) = (http.clone(), work.clone(), next.clone());
+        let (work, next) = (work.clone(), next.clone());
+        let mut connection = Connection::new(endpoint.clone());
         workers.spawn(async move {
             let mut load = Load::new(started);
             loop {
@@ -156,7 +166,10 @@ pub async fn closed_loop(
                     break;
                 }
                 let sent = Instant::now();
-                let outcome = send(&http, &work, index).await;
+                let outcome = connection
+                    .post(work.body(index), REQUEST_TIMEOUT)
+                    .await
+                    .and_then(|(status, text)| accepted(status.as_u16(), &text));
                 load.record(sent.elapsed(), outcome);
             }
             load
@@ -173,7 +186,7 @@ pub async fn closed_loop(
         }
     }
     total.elapsed = started.elapsed();
-    total
+    Ok(total)
 }
 
 /// `rate` requests per second for `duration`, each started at its scheduled time whether or

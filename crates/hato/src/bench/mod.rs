@@ -26,6 +26,7 @@
 //! after its delivery report is committed, so it is one cheap request per poll, whereas the
 //! message list is paginated and costs a query per page.
 
+mod connection;
 mod load;
 mod observe;
 mod proc;

@@ -6,6 +6,7 @@ use std::{
 };
 
 use anyhow::bail;
+use bytes::Bytes;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
@@ -54,22 +55,22 @@ fn message(index: usize, send_at: Option<&str>) -> Value {
     message
 }
 
-fn single_bodies() -> Arc<[String]> {
+fn single_bodies() -> Arc<[Bytes]> {
     (0..SINGLE_BODIES)
-        .map(|i| message(i, None).to_string())
+        .map(|i| Bytes::from(message(i, None).to_string()))
         .collect()
 }
 
-fn batch_bodies(size: usize, send_at: Option<&str>) -> Arc<[String]> {
+fn batch_bodies(size: usize, send_at: Option<&str>) -> Arc<[Bytes]> {
     (0..BATCH_BODIES)
         .map(|b| {
             let messages: Vec<Value> = (0..size).map(|i| message(b * size + i, send_at)).collect();
-            json!({ "messages": messages }).to_string()
+            Bytes::from(json!({ "messages": messages }).to_string())
         })
         .collect()
 }
 
-fn work(target: &Target, path: &'static str, bodies: Arc<[String]>) -> Work {
+fn work(target: &Target, path: &'static str, bodies: Arc<[Bytes]>) -> Work {
     Work {
         base: target.base.clone(),
         key: target.key.clone(),
@@ -175,9 +176,8 @@ async fn end_to_end(
     let args = &plan.args;
     let before = observe::scrape(&target.control, &target.base).await?;
     let baseline = observe::delivered(&before);
-    let http = load::client(args.concurrency)?;
     let cpu = CpuMeter::start(target.pid());
-    let load = load::closed_loop(&http, &work, requests, args.concurrency).await;
+    let load = load::closed_loop(&work, requests, args.concurrency).await?;
     check(&load)?;
     let goal = baseline + load.accepted as f64;
     let done = observe::wait_until(
@@ -287,14 +287,8 @@ async fn fill(plan: &Plan, target: &Target, send_at: Option<&str>) -> anyhow::Re
     let args = &plan.args;
     let size = args.batch_size;
     let work = work(target, "/v1/messages/batch", batch_bodies(size, send_at));
-    let http = load::client(args.concurrency)?;
-    let load = load::closed_loop(
-        &http,
-        &work,
-        args.messages.div_ceil(size as u64),
-        args.concurrency,
-    )
-    .await;
+    let load =
+        load::closed_loop(&work, args.messages.div_ceil(size as u64), args.concurrency).await?;
     check(&load)?;
     Ok(load)
 }

@@ -7,6 +7,7 @@ mod support;
 
 mod bad_input;
 mod batch;
+mod bench_load;
 mod cli;
 mod direct_dispatch;
 mod durability;

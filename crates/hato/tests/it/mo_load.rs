@@ -3,7 +3,9 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, TestDb, on_both_backends, output, poll_until};
+use crate::support::{
+    TestApp, TestDb, bench_figure as figure, on_both_backends, output, poll_until,
+};
 
 on_both_backends!(
     one_request_sends_many_numbered_mo_messages,
@@ -76,15 +78,6 @@ async fn one_request_sends_many_numbered_mo_messages(db: TestDb) {
         .assert_error(422, "invalid_count", Some("count"));
     }
     app.shutdown().await;
-}
-
-/// The figure `key` of a `hato bench --json` report.
-fn figure(report: &Value, key: &str) -> f64 {
-    report["figures"]
-        .as_array()
-        .and_then(|f| f.iter().find(|f| f["key"] == key))
-        .and_then(|f| f["median"].as_f64())
-        .unwrap_or_else(|| panic!("no figure {key} in {report}"))
 }
 
 async fn hato_bench_mo_counts_every_message_stored_and_acknowledged(db: TestDb) {

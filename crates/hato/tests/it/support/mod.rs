@@ -322,6 +322,15 @@ impl TestApp {
 }
 
 /// The real `hato` binary, with a clean `HATO_*` environment, in the test directory.
+/// The median of figure `key` in a `hato bench --json` report.
+pub fn bench_figure(report: &Value, key: &str) -> f64 {
+    report["figures"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["key"] == key))
+        .and_then(|f| f["median"].as_f64())
+        .unwrap_or_else(|| panic!("no figure {key} in {report}"))
+}
+
 pub fn hato_command(db: &TestDb) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_hato"));
     command.current_dir(db.dir.path());

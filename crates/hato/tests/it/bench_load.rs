@@ -1,0 +1,77 @@
+//! `hato bench`'s load generator run for real against a server (a small N: this checks that
+//! every request is sent, answered and counted, not speed).
+
+use serde_json::Value;
+
+use crate::support::{TestApp, TestDb, bench_figure as figure, on_both_backends, output};
+
+on_both_backends!(
+    hato_bench_single_over_smpp_counts_every_message_sent_and_delivered,
+    requests_the_server_refuses_are_failures_with_its_answer,
+);
+
+async fn hato_bench_single_over_smpp_counts_every_message_sent_and_delivered(db: TestDb) {
+    let mut bench = crate::support::hato_command(&db);
+    bench.args([
+        "bench",
+        "--scenario",
+        "single",
+        "--transport",
+        "smpp",
+        "--messages",
+        "300",
+        // More workers than one connection each would share: each opens its own.
+        "--concurrency",
+        "8",
+        "--runs",
+        "1",
+        "--timeout",
+        "60s",
+        "--json",
+    ]);
+    if let Some(pg) = &db.postgres {
+        bench.args(["--database-url", &pg.url]);
+    }
+    let out = output(bench).await;
+    assert!(
+        out.status.success(),
+        "hato bench --scenario single failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    assert_eq!(report["scenario"], "single");
+    // The end-to-end figure exists only once all 300 were seen delivered.
+    assert!(figure(&report, "e2e_rate") > 0.0, "{report}");
+    assert!(figure(&report, "accepted_rate") > 0.0, "{report}");
+    assert_eq!(figure(&report, "errors"), 0.0, "{report}");
+    assert!(figure(&report, "p50_ms") > 0.0, "{report}");
+}
+
+async fn requests_the_server_refuses_are_failures_with_its_answer(db: TestDb) {
+    let app = TestApp::start(db).await;
+    let mut bench = crate::support::hato_command(&app.db);
+    bench.args([
+        "bench",
+        "--scenario",
+        "single",
+        "--url",
+        &app.base,
+        "--api-key",
+        "hato_sk_not_a_key",
+        "--messages",
+        "20",
+        "--concurrency",
+        "4",
+        "--runs",
+        "1",
+    ]);
+    let out = output(bench).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    // The status and the start of the server's own error envelope.
+    assert!(
+        stderr.contains("no message was accepted: 401") && stderr.contains("\"error\""),
+        "{stderr}"
+    );
+    app.shutdown().await;
+}
