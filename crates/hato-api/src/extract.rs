@@ -5,9 +5,11 @@ use axum::{
     extract::{FromRequest, FromRequestParts, Request},
     http::{StatusCode, header, request::Parts},
 };
+use bytes::BytesMut;
+use futures::StreamExt;
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::{MAX_BODY_BYTES, error::ApiError};
 
 /// A JSON body, rejected with a 4xx that names the field when it does not fit `T`.
 pub struct ValidJson<T>(pub T);
@@ -15,7 +17,7 @@ pub struct ValidJson<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
         let is_json = request
             .headers()
             .get(header::CONTENT_TYPE)
@@ -27,23 +29,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
             });
         // Read the body even when refusing it, so the connection stays usable for the client's
         // next request instead of being closed under it.
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "body_too_large",
-                        "the request body is over the size limit",
-                    )
-                } else {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "unreadable_body",
-                        rejection.body_text(),
-                    )
-                }
-            })?;
+        let bytes = read_body(request).await?;
         if !is_json {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -53,6 +39,60 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
         }
         parse_json(&bytes).map(ValidJson)
     }
+}
+
+/// How far past [`MAX_BODY_BYTES`] a refused body is still read (and thrown away).
+///
+/// A server that answers 413 and closes while the client is still writing leaves unread bytes
+/// in its socket, and closing such a socket sends a reset: the client, busy writing, sees a
+/// broken pipe and never reads the answer (hyper does no lingering close). Reading the rest
+/// lets the client finish and read the 413 on a connection that stays open. Beyond this the
+/// body is cut off, a 413 sent and the connection closed.
+pub const DRAIN_LIMIT_BYTES: u64 = 2 * MAX_BODY_BYTES as u64;
+
+/// The whole body, or 413 once it passes [`MAX_BODY_BYTES`] (read to its end first, up to
+/// [`DRAIN_LIMIT_BYTES`]).
+async fn read_body(request: Request) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the request body is over the size limit of {MAX_BODY_BYTES} bytes"),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > DRAIN_LIMIT_BYTES) {
+        return Err(too_large());
+    }
+    let mut body = request.into_body().into_data_stream();
+    let mut kept = BytesMut::with_capacity(
+        declared.map_or(0, |length| length.min(MAX_BODY_BYTES as u64) as usize),
+    );
+    let mut seen: u64 = 0;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|error| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unreadable_body",
+                format!("the request body could not be read: {error}"),
+            )
+        })?;
+        seen += chunk.len() as u64;
+        if seen > DRAIN_LIMIT_BYTES {
+            return Err(too_large());
+        }
+        if seen <= MAX_BODY_BYTES as u64 {
+            kept.extend_from_slice(&chunk);
+        }
+    }
+    if seen > MAX_BODY_BYTES as u64 {
+        return Err(too_large());
+    }
+    Ok(kept.freeze())
 }
 
 /// Parses JSON into `T`, turning serde's complaint into an error naming the field.

@@ -16,6 +16,7 @@ mod keys;
 mod list;
 mod mo_load;
 mod operations;
+mod oversized_body;
 mod preview;
 mod receipts;
 mod send;
