@@ -145,7 +145,7 @@ pub(crate) async fn insert_parts(
     sent: &[(&MessageId, &str, &[String], i64)],
 ) -> Result<()> {
     // One row per (message, part): an upsert may not touch a row twice in one statement.
-    let mut rows: Vec<(&str, i64, &str, &str, i64)> = Vec::new();
+    let mut rows: Vec<(&str, i64, &str, &str, i64, i64)> = Vec::new();
     let mut seen: HashMap<(&str, i64), usize> = HashMap::new();
     for (message_id, connector, carrier_ids, at) in sent {
         for (index, carrier_id) in carrier_ids.iter().enumerate() {
@@ -155,6 +155,7 @@ pub(crate) async fn insert_parts(
                 *connector,
                 carrier_id.as_str(),
                 *at,
+                carrier_ids.len() as i64,
             );
             match seen.get(&(row.0, row.1)) {
                 Some(&i) => rows[i] = row,
@@ -165,25 +166,27 @@ pub(crate) async fn insert_parts(
             }
         }
     }
-    const COLS: usize = 5;
+    const COLS: usize = 6;
     for chunk in statement_chunks(&rows, rows_per_statement(COLS)) {
         let shape = shaped(0, chunk.len(), || {
             format!(
-                "INSERT INTO message_parts (message_id, part, connector, carrier_message_id, updated_at, status) \
-                 SELECT column1, column2, column3, column4, column5, 'sent' FROM (VALUES {}) AS v WHERE true \
+                "INSERT INTO message_parts (message_id, part, connector, carrier_message_id, updated_at, part_count, status) \
+                 SELECT column1, column2, column3, column4, column5, column6, 'sent' FROM (VALUES {}) AS v WHERE true \
                  ON CONFLICT (message_id, part) DO UPDATE SET connector = excluded.connector, \
-                   carrier_message_id = excluded.carrier_message_id, status = 'sent', updated_at = excluded.updated_at",
+                   carrier_message_id = excluded.carrier_message_id, status = 'sent', updated_at = excluded.updated_at, \
+                   part_count = excluded.part_count",
                 values_rows(chunk.len(), COLS)
             )
         });
         let mut query = shape.query();
-        for (message_id, part, connector, carrier_id, at) in chunk {
+        for (message_id, part, connector, carrier_id, at, part_count) in chunk {
             query = query
                 .bind(*message_id)
                 .bind(*part)
                 .bind(*connector)
                 .bind(*carrier_id)
-                .bind(*at);
+                .bind(*at)
+                .bind(*part_count);
         }
         query.execute(&mut *conn).await?;
     }
@@ -262,6 +265,8 @@ struct Part {
     part: i64,
     status: String,
     updated_at: i64,
+    /// The parts its message was submitted in; `None` on rows stored before it was kept.
+    part_count: Option<i64>,
 }
 
 /// A part update decided in memory, to write.
@@ -271,6 +276,8 @@ struct PartUpdate<'a> {
     status: MessageStatus,
     error_code: Option<&'a str>,
     at: i64,
+    /// The message has this part alone: its status is the message's.
+    only_part: bool,
 }
 
 async fn apply_batch(
@@ -331,6 +338,7 @@ async fn apply_batch(
             status: receipt.status,
             error_code: receipt.error_code.as_deref(),
             at: receipt.at,
+            only_part: parts[index].part_count == Some(1),
         })
         .collect();
     write_part_updates(conn, &updates).await?;
@@ -382,7 +390,7 @@ async fn load_parts<'r>(
         for chunk in statement_chunks(&ids, ID_LIST_CHUNK) {
             let shape = shaped(0, chunk.len(), || {
                 format!(
-                    "SELECT message_id, part, carrier_message_id, status, updated_at FROM message_parts \
+                    "SELECT message_id, part, carrier_message_id, status, updated_at, part_count FROM message_parts \
                      WHERE connector = $1 AND carrier_message_id IN ({})",
                     placeholder_list(2, chunk.len())
                 )
@@ -402,6 +410,7 @@ async fn load_parts<'r>(
                     part: row.try_get("part")?,
                     status: row.try_get("status")?,
                     updated_at: row.try_get("updated_at")?,
+                    part_count: row.try_get("part_count")?,
                 });
             }
         }
@@ -435,16 +444,31 @@ async fn write_part_updates(conn: &mut Tx, updates: &[PartUpdate<'_>]) -> Result
     Ok(())
 }
 
-/// The status each touched message's parts now add up to, as changes to apply.
-/// Each updated message's parts as they are now: `(status, error_code)`.
+/// Each updated message's parts as they are now: `(status, error_code)`. A message of one
+/// part is what its update made it; only messages of several parts (or of parts stored
+/// before their count was kept) are read again, for their other parts.
 async fn part_states(
     conn: &mut Tx,
     updates: &[PartUpdate<'_>],
 ) -> Result<HashMap<String, Vec<(String, Option<String>)>>> {
-    let mut ids: Vec<&str> = updates.iter().map(|u| u.message_id).collect();
+    let mut parts: HashMap<String, Vec<(String, Option<String>)>> = HashMap::new();
+    let mut ids: Vec<&str> = Vec::new();
+    for update in updates {
+        if update.only_part {
+            // The only part has one update per batch (a second receipt finds it final).
+            parts.insert(
+                update.message_id.to_owned(),
+                vec![(
+                    update.status.as_str().to_owned(),
+                    update.error_code.map(str::to_owned),
+                )],
+            );
+        } else {
+            ids.push(update.message_id);
+        }
+    }
     ids.sort_unstable();
     ids.dedup();
-    let mut parts: HashMap<String, Vec<(String, Option<String>)>> = HashMap::new();
     for chunk in statement_chunks(&ids, ID_LIST_CHUNK) {
         let shape = shaped(0, chunk.len(), || {
             format!(

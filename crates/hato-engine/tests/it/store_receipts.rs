@@ -181,3 +181,83 @@ async fn a_receipt_returned_unmatched_leaves_nothing_behind(db: &TestDb) {
     store.close().await;
 }
 on_both_backends!(a_receipt_returned_unmatched_leaves_nothing_behind);
+
+async fn parts_stored_before_their_count_was_kept_are_read_again(db: &TestDb) {
+    // A receipt for a message of one part decides it alone; rows from before migration 0004
+    // have no count, so the message's parts are read again, and a multipart message still
+    // waits for all of them.
+    let store = db.open().await;
+    let single = sent(&store, "one part", &["a1"]).await;
+    let multipart = sent(&store, "two parts", &["b1", "b2"]).await;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db.url).await.expect("connect");
+    // Each part carries its message's count.
+    let counts: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT carrier_message_id, CAST(part_count AS BIGINT) FROM message_parts ORDER BY carrier_message_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("read the counts");
+    assert_eq!(
+        counts,
+        vec![("a1".into(), 1), ("b1".into(), 2), ("b2".into(), 2)]
+    );
+    sqlx::query("UPDATE message_parts SET part_count = NULL")
+        .execute(&pool)
+        .await
+        .expect("forget the counts");
+    pool.close().await;
+    let outcomes = store
+        .apply_receipts(
+            &[
+                receipt(&["a1"], MessageStatus::Undelivered),
+                receipt(&["b1"], MessageStatus::Delivered),
+            ],
+            UnmatchedReceipts::Keep,
+        )
+        .await
+        .expect("apply");
+    assert_eq!(
+        outcomes,
+        vec![
+            applied(&single, Some(MessageStatus::Undelivered)),
+            applied(&multipart, None),
+        ]
+    );
+    assert_eq!(status(&store, &multipart).await, MessageStatus::Sent);
+    let outcomes = store
+        .apply_receipts(
+            &[receipt(&["b2"], MessageStatus::Expired)],
+            UnmatchedReceipts::Keep,
+        )
+        .await
+        .expect("apply");
+    assert_eq!(
+        outcomes,
+        vec![applied(&multipart, Some(MessageStatus::Expired))]
+    );
+    let message = stored_message(&store, &single).await;
+    assert_eq!(message.status, MessageStatus::Undelivered);
+    assert_eq!(message.error.map(|e| e.code).as_deref(), Some("001"));
+    store.close().await;
+}
+on_both_backends!(parts_stored_before_their_count_was_kept_are_read_again);
+
+async fn a_single_part_receipt_carries_its_error_to_the_message(db: &TestDb) {
+    // The message of one part takes its status and error from the receipt itself.
+    let store = db.open().await;
+    let id = sent(&store, "one part", &["c1"]).await;
+    let outcomes = store
+        .apply_receipts(
+            &[receipt(&["c1"], MessageStatus::Expired)],
+            UnmatchedReceipts::Keep,
+        )
+        .await
+        .expect("apply");
+    assert_eq!(outcomes, vec![applied(&id, Some(MessageStatus::Expired))]);
+    let message = stored_message(&store, &id).await;
+    assert_eq!(message.status, MessageStatus::Expired);
+    assert_eq!(message.error.map(|e| e.code).as_deref(), Some("001"));
+    store.close().await;
+}
+on_both_backends!(a_single_part_receipt_carries_its_error_to_the_message);
