@@ -50,6 +50,7 @@ pub struct Engine {
     dispatch_wakeup: Arc<Notify>,
     intake: Arc<handoff::Intake>,
     router: Arc<Router>,
+    queue_sampler: Arc<metrics_task::QueueSampler>,
     tracker: TaskTracker,
 }
 
@@ -105,6 +106,7 @@ impl Engine {
             dispatch_wakeup,
             intake,
             router,
+            queue_sampler: Arc::default(),
             tracker,
         }
     }
@@ -120,6 +122,12 @@ impl Engine {
     /// `direct_dispatch` is off).
     pub fn reserve_dispatch(&self) -> Option<DispatchReservation> {
         self.intake.reserve()
+    }
+
+    /// Publishes the gauges only the database knows, for a `/metrics` scrape (the queue
+    /// counted at most once per [`metrics_task::QUEUE_SAMPLE_INTERVAL`]).
+    pub async fn sample_metrics(&self, store: &Store) {
+        self.queue_sampler.sample(store).await;
     }
 
     /// The carrier connections, for status pages.

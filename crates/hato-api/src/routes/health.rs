@@ -42,7 +42,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    hato_engine::metrics_task::sample(state.store()).await;
+    state.engine().sample_metrics(state.store()).await;
     let text = state
         .metrics()
         .map(|handle| handle.render())
