@@ -57,6 +57,17 @@ fn applied(id: &MessageId, status: Option<MessageStatus>) -> ReceiptOutcome {
     }
 }
 
+async fn apply(
+    store: &Store,
+    receipts: &[ReceiptUpdate],
+    unmatched: UnmatchedReceipts,
+) -> Vec<ReceiptOutcome> {
+    store
+        .apply_receipts(receipts, unmatched)
+        .await
+        .expect("apply")
+}
+
 async fn status(store: &Store, id: &MessageId) -> MessageStatus {
     stored_message(store, id).await.status
 }
@@ -67,13 +78,12 @@ async fn the_form_received_wins_over_another_reading(db: &TestDb) {
     // "12", then "c") names the first message, even though the second is newer.
     let decimal = sent(&store, "decimal", &["12"]).await;
     let hex = sent(&store, "hex", &["c"]).await;
-    let outcomes = store
-        .apply_receipts(
-            &[receipt(&["12", "c"], MessageStatus::Delivered)],
-            UnmatchedReceipts::Keep,
-        )
-        .await
-        .expect("apply");
+    let outcomes = apply(
+        &store,
+        &[receipt(&["12", "c"], MessageStatus::Delivered)],
+        UnmatchedReceipts::Keep,
+    )
+    .await;
     assert_eq!(
         outcomes,
         vec![applied(&decimal, Some(MessageStatus::Delivered))]
@@ -88,20 +98,19 @@ async fn a_batch_applies_receipts_in_arrival_order(db: &TestDb) {
     let store = db.open().await;
     let single = sent(&store, "one part", &["a1"]).await;
     let multipart = sent(&store, "two parts", &["b1", "b2"]).await;
-    let outcomes = store
-        .apply_receipts(
-            &[
-                receipt(&["a1"], MessageStatus::Delivered),
-                // A second report for a part already final changes nothing.
-                receipt(&["a1"], MessageStatus::Undelivered),
-                receipt(&["b1"], MessageStatus::Delivered),
-                receipt(&["b2"], MessageStatus::Delivered),
-                receipt(&["zz"], MessageStatus::Delivered),
-            ],
-            UnmatchedReceipts::Keep,
-        )
-        .await
-        .expect("apply");
+    let outcomes = apply(
+        &store,
+        &[
+            receipt(&["a1"], MessageStatus::Delivered),
+            // A second report for a part already final changes nothing.
+            receipt(&["a1"], MessageStatus::Undelivered),
+            receipt(&["b1"], MessageStatus::Delivered),
+            receipt(&["b2"], MessageStatus::Delivered),
+            receipt(&["zz"], MessageStatus::Delivered),
+        ],
+        UnmatchedReceipts::Keep,
+    )
+    .await;
     assert_eq!(
         outcomes,
         vec![
@@ -123,13 +132,12 @@ on_both_backends!(a_batch_applies_receipts_in_arrival_order);
 async fn a_receipt_before_its_submit_result_is_applied_with_it(db: &TestDb) {
     let store = db.open().await;
     // The report comes first (in both id forms) and is kept.
-    let outcomes = store
-        .apply_receipts(
-            &[receipt(&["255", "ff"], MessageStatus::Undelivered)],
-            UnmatchedReceipts::Keep,
-        )
-        .await
-        .expect("apply");
+    let outcomes = apply(
+        &store,
+        &[receipt(&["255", "ff"], MessageStatus::Undelivered)],
+        UnmatchedReceipts::Keep,
+    )
+    .await;
     assert_eq!(outcomes, vec![ReceiptOutcome::Unmatched]);
     assert_eq!(store.unmatched_receipt_count().await.expect("count"), 1);
     // The submit result names the id in the other form: the kept report applies at once.
@@ -145,16 +153,15 @@ async fn a_receipt_returned_unmatched_leaves_nothing_behind(db: &TestDb) {
     // the submit results ahead of them are stored: nothing is kept for those yet.
     let store = db.open().await;
     let id = sent(&store, "known", &["a1"]).await;
-    let outcomes = store
-        .apply_receipts(
-            &[
-                receipt(&["a1"], MessageStatus::Delivered),
-                receipt(&["b1"], MessageStatus::Delivered),
-            ],
-            UnmatchedReceipts::Return,
-        )
-        .await
-        .expect("apply");
+    let outcomes = apply(
+        &store,
+        &[
+            receipt(&["a1"], MessageStatus::Delivered),
+            receipt(&["b1"], MessageStatus::Delivered),
+        ],
+        UnmatchedReceipts::Return,
+    )
+    .await;
     assert_eq!(
         outcomes,
         vec![
@@ -166,13 +173,12 @@ async fn a_receipt_returned_unmatched_leaves_nothing_behind(db: &TestDb) {
     assert_eq!(store.unmatched_receipt_count().await.expect("count"), 0);
     // Its part recorded meanwhile, the second try applies it.
     let late = sent(&store, "late", &["b1"]).await;
-    let outcomes = store
-        .apply_receipts(
-            &[receipt(&["b1"], MessageStatus::Delivered)],
-            UnmatchedReceipts::Keep,
-        )
-        .await
-        .expect("apply");
+    let outcomes = apply(
+        &store,
+        &[receipt(&["b1"], MessageStatus::Delivered)],
+        UnmatchedReceipts::Keep,
+    )
+    .await;
     assert_eq!(
         outcomes,
         vec![applied(&late, Some(MessageStatus::Delivered))]
@@ -207,16 +213,15 @@ async fn parts_stored_before_their_count_was_kept_are_read_again(db: &TestDb) {
         .await
         .expect("forget the counts");
     pool.close().await;
-    let outcomes = store
-        .apply_receipts(
-            &[
-                receipt(&["a1"], MessageStatus::Undelivered),
-                receipt(&["b1"], MessageStatus::Delivered),
-            ],
-            UnmatchedReceipts::Keep,
-        )
-        .await
-        .expect("apply");
+    let outcomes = apply(
+        &store,
+        &[
+            receipt(&["a1"], MessageStatus::Undelivered),
+            receipt(&["b1"], MessageStatus::Delivered),
+        ],
+        UnmatchedReceipts::Keep,
+    )
+    .await;
     assert_eq!(
         outcomes,
         vec![
@@ -225,13 +230,12 @@ async fn parts_stored_before_their_count_was_kept_are_read_again(db: &TestDb) {
         ]
     );
     assert_eq!(status(&store, &multipart).await, MessageStatus::Sent);
-    let outcomes = store
-        .apply_receipts(
-            &[receipt(&["b2"], MessageStatus::Expired)],
-            UnmatchedReceipts::Keep,
-        )
-        .await
-        .expect("apply");
+    let outcomes = apply(
+        &store,
+        &[receipt(&["b2"], MessageStatus::Expired)],
+        UnmatchedReceipts::Keep,
+    )
+    .await;
     assert_eq!(
         outcomes,
         vec![applied(&multipart, Some(MessageStatus::Expired))]
@@ -247,13 +251,12 @@ async fn a_single_part_receipt_carries_its_error_to_the_message(db: &TestDb) {
     // The message of one part takes its status and error from the receipt itself.
     let store = db.open().await;
     let id = sent(&store, "one part", &["c1"]).await;
-    let outcomes = store
-        .apply_receipts(
-            &[receipt(&["c1"], MessageStatus::Expired)],
-            UnmatchedReceipts::Keep,
-        )
-        .await
-        .expect("apply");
+    let outcomes = apply(
+        &store,
+        &[receipt(&["c1"], MessageStatus::Expired)],
+        UnmatchedReceipts::Keep,
+    )
+    .await;
     assert_eq!(outcomes, vec![applied(&id, Some(MessageStatus::Expired))]);
     let message = stored_message(&store, &id).await;
     assert_eq!(message.status, MessageStatus::Expired);

@@ -1,9 +1,9 @@
 //! `hato bench`'s load generator run for real against a server (a small N: this checks that
 //! every request is sent, answered and counted, not speed).
 
-use serde_json::Value;
-
-use crate::support::{TestApp, TestDb, bench_figure as figure, on_both_backends, output};
+use crate::support::{
+    TestApp, TestDb, bench_figure as figure, bench_report, on_both_backends, output,
+};
 
 on_both_backends!(
     hato_bench_single_over_smpp_counts_every_message_sent_and_delivered,
@@ -11,34 +11,21 @@ on_both_backends!(
 );
 
 async fn hato_bench_single_over_smpp_counts_every_message_sent_and_delivered(db: TestDb) {
-    let mut bench = crate::support::hato_command(&db);
-    bench.args([
-        "bench",
-        "--scenario",
-        "single",
-        "--transport",
-        "smpp",
-        "--messages",
-        "300",
-        // More workers than one connection each would share: each opens its own.
-        "--concurrency",
-        "8",
-        "--runs",
-        "1",
-        "--timeout",
-        "60s",
-        "--json",
-    ]);
-    if let Some(pg) = &db.postgres {
-        bench.args(["--database-url", &pg.url]);
-    }
-    let out = output(bench).await;
-    assert!(
-        out.status.success(),
-        "hato bench --scenario single failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    let report = bench_report(
+        &db,
+        &[
+            "--scenario",
+            "single",
+            "--transport",
+            "smpp",
+            "--messages",
+            "300",
+            // Each of the 8 workers opens a connection of its own.
+            "--concurrency",
+            "8",
+        ],
+    )
+    .await;
     assert_eq!(report["scenario"], "single");
     // The end-to-end figure exists only once all 300 were seen delivered.
     assert!(figure(&report, "e2e_rate") > 0.0, "{report}");

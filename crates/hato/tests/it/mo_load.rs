@@ -1,10 +1,10 @@
 //! Many handset messages at once: `count` on `POST /v1/simulator/mo`, and the `mo` scenario of
 //! `hato bench` run for real (a small N: this checks the wiring and the counting, not speed).
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::{
-    TestApp, TestDb, bench_figure as figure, on_both_backends, output, poll_until,
+    TestApp, TestDb, bench_figure as figure, bench_report, on_both_backends, output, poll_until,
 };
 
 on_both_backends!(
@@ -81,29 +81,7 @@ async fn one_request_sends_many_numbered_mo_messages(db: TestDb) {
 }
 
 async fn hato_bench_mo_counts_every_message_stored_and_acknowledged(db: TestDb) {
-    let mut bench = crate::support::hato_command(&db);
-    bench.args([
-        "bench",
-        "--scenario",
-        "mo",
-        "--messages",
-        "500",
-        "--runs",
-        "1",
-        "--timeout",
-        "60s",
-        "--json",
-    ]);
-    if let Some(pg) = &db.postgres {
-        bench.args(["--database-url", &pg.url]);
-    }
-    let out = output(bench).await;
-    assert!(
-        out.status.success(),
-        "hato bench --scenario mo failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    let report = bench_report(&db, &["--scenario", "mo", "--messages", "500"]).await;
     assert_eq!(report["scenario"], "mo");
     assert_eq!(figure(&report, "stored"), 500.0, "{report}");
     assert_eq!(figure(&report, "acknowledged"), 500.0, "{report}");

@@ -322,6 +322,25 @@ impl TestApp {
 }
 
 /// The real `hato` binary, with a clean `HATO_*` environment, in the test directory.
+/// Runs `hato bench ARGS --runs 1 --timeout 60s --json` on a server it spawns on `db`'s
+/// backend, and returns its report; fails the test when the run fails.
+pub async fn bench_report(db: &TestDb, args: &[&str]) -> Value {
+    let mut bench = hato_command(db);
+    bench.arg("bench").args(args);
+    bench.args(["--runs", "1", "--timeout", "60s", "--json"]);
+    if let Some(pg) = &db.postgres {
+        bench.args(["--database-url", &pg.url]);
+    }
+    let out = output(bench).await;
+    assert!(
+        out.status.success(),
+        "hato bench {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("a JSON report")
+}
+
 /// The median of figure `key` in a `hato bench --json` report.
 pub fn bench_figure(report: &Value, key: &str) -> f64 {
     report["figures"]
