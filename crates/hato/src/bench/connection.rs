@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{
@@ -31,20 +31,34 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// `base` is `http://HOST:PORT`; only plain HTTP is spoken (the bench targets loopback).
+    /// `base` is `http://HOST[:PORT]`: the bench talks to Hato's own listener, which speaks
+    /// plain HTTP (TLS, where there is any, ends in a proxy in front of it).
     pub fn new(base: &str, key: &str, path: &'static str) -> anyhow::Result<Self> {
-        let authority = base
-            .strip_prefix("http://")
-            .with_context(|| format!("the bench speaks plain HTTP only, not {base}"))?
-            .trim_end_matches('/');
+        let address = address_of(base)?;
         Ok(Self {
-            address: authority.to_owned(),
-            host: HeaderValue::from_str(authority).context("the server address")?,
+            host: HeaderValue::from_str(&address).context("the server address")?,
+            address,
             authorization: HeaderValue::from_str(&format!("Bearer {key}"))
                 .context("the API key")?,
             path,
         })
     }
+}
+
+/// `HOST:PORT` of an `http://HOST[:PORT][/]` URL, or why it is not one.
+pub fn address_of(base: &str) -> anyhow::Result<String> {
+    let url = reqwest::Url::parse(base).with_context(|| format!("--url `{base}` is not a URL"))?;
+    if url.scheme() != "http" {
+        bail!("--url `{base}` must be http://HOST:PORT: Hato's listener speaks plain HTTP");
+    }
+    if !matches!(url.path(), "" | "/") || url.query().is_some() {
+        bail!("--url `{base}` must name the server only (http://HOST:PORT), without a path");
+    }
+    let host = url
+        .host_str()
+        .with_context(|| format!("--url `{base}` has no host"))?;
+    let port = url.port_or_known_default().unwrap_or(80);
+    Ok(format!("{host}:{port}"))
 }
 
 /// An open connection, or none until the first request (and again after an error).
@@ -136,4 +150,32 @@ async fn open(address: &str) -> Result<SendRequest<Full<Bytes>>, String> {
         let _ = connection.await;
     });
     Ok(sender)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_plain_http_server_address_is_taken() {
+        assert_eq!(
+            address_of("http://127.0.0.1:8080").unwrap(),
+            "127.0.0.1:8080"
+        );
+        assert_eq!(
+            address_of("http://127.0.0.1:8080/").unwrap(),
+            "127.0.0.1:8080"
+        );
+        assert_eq!(address_of("http://localhost").unwrap(), "localhost:80");
+        for (base, says) in [
+            ("https://127.0.0.1:8443", "plain HTTP"),
+            ("http://127.0.0.1:8080/v1", "without a path"),
+            ("127.0.0.1:8080", "is not a URL"),
+            ("ftp://127.0.0.1", "must be http://"),
+            ("not a url", "is not a URL"),
+        ] {
+            let error = address_of(base).unwrap_err().to_string();
+            assert!(error.contains(says), "{base}: {error}");
+        }
+    }
 }

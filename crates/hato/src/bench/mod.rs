@@ -47,7 +47,7 @@ pub struct BenchArgs {
     /// What to measure.
     #[arg(long, value_enum, default_value_t = Scenario::Single)]
     pub scenario: Scenario,
-    /// Drive this running server instead of spawning one (needs --api-key).
+    /// Drive this running server (http://HOST:PORT) instead of spawning one (needs --api-key).
     #[arg(long)]
     pub url: Option<String>,
     /// API key for --url.
@@ -204,6 +204,9 @@ fn validate(args: BenchArgs) -> anyhow::Result<Plan> {
     parse("report-delay", &args.report_delay)?;
     if args.url.is_some() && args.api_key.is_none() {
         bail!("--url needs --api-key (or HATO_API_KEY)");
+    }
+    if let Some(url) = &args.url {
+        connection::address_of(url)?;
     }
     if args.runs == 0 || args.runs > 100 {
         bail!("--runs must be 1 to 100");
