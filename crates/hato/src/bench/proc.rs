@@ -22,6 +22,26 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     cpu_from(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
+/// CPU seconds the threads of `pid` named `name` have used so far (`/proc/<pid>/task`);
+/// `None` when it has none (a server that is not Hato's, or is gone).
+pub fn thread_cpu_seconds(pid: u32, name: &str) -> Option<f64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = None;
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        if thread_name(&stat) == Some(name) {
+            *total.get_or_insert(0.0) += cpu_from(&stat).unwrap_or(0.0);
+        }
+    }
+    total
+}
+
+fn thread_name(stat: &str) -> Option<&str> {
+    Some(&stat[stat.find('(')? + 1..stat.rfind(')')?])
+}
+
 /// CPU seconds used by this process (the load generator).
 pub fn own_cpu_seconds() -> Option<f64> {
     cpu_from(&std::fs::read_to_string("/proc/self/stat").ok()?)
@@ -45,18 +65,32 @@ pub fn loadavg() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-/// CPU used by the server and the generator over one interval.
+/// The store's writer thread (`hato_store::writer`): every write transaction runs there,
+/// SQLite's statements themselves, or the client side of PostgreSQL's.
+const WRITER_THREAD: &str = "hato-writer";
+
+/// CPU used by the server, its writer thread and the generator over one interval.
 pub struct CpuMeter {
     server: Option<u32>,
     server_start: Option<f64>,
+    writer_start: Option<f64>,
     own_start: Option<f64>,
     started: std::time::Instant,
 }
 
-/// Shares of one core (100 % = one core busy) over the interval.
+/// CPU seconds used over the interval, and its length.
 pub struct CpuShare {
     pub server: Option<f64>,
+    pub writer: Option<f64>,
     pub generator: Option<f64>,
+    pub wall: f64,
+}
+
+impl CpuShare {
+    /// `seconds` as a share of one core (100 % = one core busy all along).
+    pub fn percent(&self, seconds: f64) -> f64 {
+        seconds / self.wall * 100.0
+    }
 }
 
 impl CpuMeter {
@@ -64,17 +98,23 @@ impl CpuMeter {
         Self {
             server,
             server_start: server.and_then(cpu_seconds),
+            writer_start: server.and_then(|pid| thread_cpu_seconds(pid, WRITER_THREAD)),
             own_start: own_cpu_seconds(),
             started: std::time::Instant::now(),
         }
     }
 
     pub fn stop(&self) -> CpuShare {
-        let wall = self.started.elapsed().as_secs_f64().max(1e-9);
-        let share = |start: Option<f64>, end: Option<f64>| Some((end? - start?) / wall * 100.0);
+        let used = |start: Option<f64>, end: Option<f64>| Some(end? - start?);
         CpuShare {
-            server: share(self.server_start, self.server.and_then(cpu_seconds)),
-            generator: share(self.own_start, own_cpu_seconds()),
+            server: used(self.server_start, self.server.and_then(cpu_seconds)),
+            writer: used(
+                self.writer_start,
+                self.server
+                    .and_then(|pid| thread_cpu_seconds(pid, WRITER_THREAD)),
+            ),
+            generator: used(self.own_start, own_cpu_seconds()),
+            wall: self.started.elapsed().as_secs_f64().max(1e-9),
         }
     }
 }
@@ -87,6 +127,21 @@ mod tests {
     fn stat_lines_with_spaces_in_the_name_parse() {
         let line = "42 (a b) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 1 0 5 6 7";
         assert_eq!(cpu_from(line), Some(3.0));
+    }
+
+    #[test]
+    fn threads_are_found_by_name() {
+        let pid = std::process::id();
+        std::thread::Builder::new()
+            .name("bench-probe".into())
+            .spawn(move || {
+                assert!(thread_cpu_seconds(pid, "bench-probe").is_some());
+            })
+            .expect("spawn")
+            .join()
+            .expect("join");
+        assert_eq!(thread_cpu_seconds(pid, "no-such-thread"), None);
+        assert_eq!(thread_name("42 (a (b) c) S 1"), Some("a (b) c"));
     }
 
     #[test]

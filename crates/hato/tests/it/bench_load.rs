@@ -32,6 +32,15 @@ async fn hato_bench_single_over_smpp_counts_every_message_sent_and_delivered(db:
     assert!(figure(&report, "accepted_rate") > 0.0, "{report}");
     assert_eq!(figure(&report, "errors"), 0.0, "{report}");
     assert!(figure(&report, "p50_ms") > 0.0, "{report}");
+    // CPU per message, the server's and its store writer thread's (read from /proc).
+    assert!(
+        figure(&report, "server_cpu_us_per_message") > 0.0,
+        "{report}"
+    );
+    assert!(
+        figure(&report, "writer_cpu_us_per_message") >= 0.0,
+        "{report}"
+    );
 }
 
 async fn requests_the_server_refuses_are_failures_with_its_answer(db: TestDb) {
