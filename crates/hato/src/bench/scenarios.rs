@@ -113,8 +113,8 @@ fn latency_figures(load: &Load, prefix: &'static str) -> Vec<Figure> {
 
 /// CPU over the measured stretch, and per message of the `messages` it handled: the
 /// server's, its store writer thread's (on SQLite, SQLite's own work) and the generator's.
-/// Per-message CPU moves less with the machine's noise than throughput does: the writer's
-/// CPU, unlike its write time, leaves out the time it waited for a core.
+/// The writer's CPU, unlike its write time, leaves out the time it waited for a core, so it
+/// tells the writer's own work apart from the contention for the two cores.
 fn cpu_figures(cpu: &proc::CpuShare, target: &Target, messages: u64) -> Vec<Figure> {
     let per_message = |seconds: f64| seconds * 1e6 / (messages.max(1) as f64);
     let mut figures = Vec::new();
