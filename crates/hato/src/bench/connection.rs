@@ -4,7 +4,7 @@
 //! The generator shares the machine's two cores with the server, so every microsecond it
 //! spends per request is taken from the server it measures. A pooled client (reqwest) checks
 //! a connection out of its pool, parses the URL and builds the headers on every request:
-//! ~21 µs of CPU per request in session 8's profile. A closed-loop worker sends one request
+//! ~21 µs of CPU per request in session 8's profile, ~36 µs on session 9's slower machine. A closed-loop worker sends one request
 //! at a time anyway, so it keeps one connection of its own and reuses the headers it built
 //! once. The open loop, which needs a pool, stays on reqwest.
 
@@ -121,10 +121,11 @@ impl Connection {
 
     /// The connection, opened if there is none, once it can take a request.
     async fn ready(&mut self) -> Result<&mut SendRequest<Full<Bytes>>, String> {
-        if self.sender.as_ref().is_none_or(SendRequest::is_closed) {
-            self.sender = Some(open(&self.endpoint.address).await?);
-        }
-        let sender = self.sender.as_mut().expect("opened above");
+        let open_one = match self.sender.take() {
+            Some(sender) if !sender.is_closed() => sender,
+            _ => open(&self.endpoint.address).await?,
+        };
+        let sender = self.sender.insert(open_one);
         sender
             .ready()
             .await

@@ -79,14 +79,14 @@ pub struct CpuMeter {
 }
 
 /// CPU seconds used over the interval, and its length.
-pub struct CpuShare {
+pub struct CpuUsed {
     pub server: Option<f64>,
     pub writer: Option<f64>,
     pub generator: Option<f64>,
     pub wall: f64,
 }
 
-impl CpuShare {
+impl CpuUsed {
     /// `seconds` as a share of one core (100 % = one core busy all along).
     pub fn percent(&self, seconds: f64) -> f64 {
         seconds / self.wall * 100.0
@@ -104,9 +104,9 @@ impl CpuMeter {
         }
     }
 
-    pub fn stop(&self) -> CpuShare {
+    pub fn stop(&self) -> CpuUsed {
         let used = |start: Option<f64>, end: Option<f64>| Some(end? - start?);
-        CpuShare {
+        CpuUsed {
             server: used(self.server_start, self.server.and_then(cpu_seconds)),
             writer: used(
                 self.writer_start,

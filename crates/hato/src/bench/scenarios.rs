@@ -115,7 +115,7 @@ fn latency_figures(load: &Load, prefix: &'static str) -> Vec<Figure> {
 /// server's, its store writer thread's (on SQLite, SQLite's own work) and the generator's.
 /// The writer's CPU, unlike its write time, leaves out the time it waited for a core, so it
 /// tells the writer's own work apart from the contention for the two cores.
-fn cpu_figures(cpu: &proc::CpuShare, target: &Target, messages: u64) -> Vec<Figure> {
+fn cpu_figures(cpu: &proc::CpuUsed, target: &Target, messages: u64) -> Vec<Figure> {
     let per_message = |seconds: f64| seconds * 1e6 / (messages.max(1) as f64);
     let mut figures = Vec::new();
     if let Some(server) = cpu.server {
@@ -191,7 +191,7 @@ async fn end_to_end(
     target: &Target,
     work: Work,
     requests: u64,
-) -> anyhow::Result<(Load, f64, proc::CpuShare, Vec<Figure>)> {
+) -> anyhow::Result<(Load, f64, proc::CpuUsed, Vec<Figure>)> {
     let args = &plan.args;
     let before = observe::scrape(&target.control, &target.base).await?;
     let baseline = observe::delivered(&before);
