@@ -3,4 +3,4 @@
 -- read of the message's parts (see src/receipts.rs). NULL on rows stored before: their
 -- siblings are read, as before.
 
-ALTER TABLE message_parts ADD COLUMN part_count INTEGER;
+ALTER TABLE message_parts ADD COLUMN part_count BIGINT;
