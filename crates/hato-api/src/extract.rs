@@ -48,7 +48,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
 /// broken pipe and never reads the answer (hyper does no lingering close). Reading the rest
 /// lets the client finish and read the 413 on a connection that stays open. Beyond this the
 /// body is cut off, a 413 sent and the connection closed.
-pub const DRAIN_LIMIT_BYTES: u64 = 2 * MAX_BODY_BYTES as u64;
+const DRAIN_LIMIT_BYTES: u64 = 2 * MAX_BODY_BYTES as u64;
 
 /// Most a body's `Content-Length` reserves before its bytes arrive.
 const PREALLOCATE_BYTES: u64 = 64 * 1024;
