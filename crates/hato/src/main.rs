@@ -2,6 +2,10 @@
 
 use clap::Parser;
 
+#[cfg(all(target_os = "linux", not(target_env = "musl")))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = hato::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
