@@ -3,7 +3,11 @@
 //! Parsing what a person typed ("090-1234-5678", "(090) 1234 5678", "+81 90 1234 5678") is
 //! delegated to the `phonenumber` crate, a port of Google's libphonenumber with its metadata:
 //! national prefixes, number lengths and number ranges per region are data, not rules we keep.
-//! A value read back from our own storage skips that work with [`PhoneNumber::from_trusted`].
+//! A value read back from our own storage skips that work with [`PhoneNumber::from_trusted`],
+//! and a number already in E.164 form is checked against the same metadata without the
+//! crate's parser ([`canonical`]).
+
+mod canonical;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -48,6 +52,20 @@ impl PhoneNumber {
         let region = region_id(default_region)
             .ok_or_else(|| PhoneError::UnknownRegion(default_region.to_owned()))?;
         let normalized = normalize(trimmed);
+        if let Some(e164) = canonical::valid_e164(&normalized) {
+            return Ok(Self(e164.to_owned()));
+        }
+        Self::parse_with_crate(trimmed, &normalized, region, default_region)
+    }
+
+    /// [`PhoneNumber::parse`] by the crate's parser, for anything [`canonical`] could not vouch
+    /// for.
+    fn parse_with_crate(
+        trimmed: &str,
+        normalized: &str,
+        region: country::Id,
+        default_region: &str,
+    ) -> Result<Self, PhoneError> {
         // A number written with its country code is read as such: given a default region
         // too, the parser applies that region's trunk-prefix rule to it and drops the leading
         // zero Italy keeps ("+39 02 …" came out invalid with region JP).
@@ -96,6 +114,9 @@ impl PhoneNumber {
             || !digits.bytes().all(|b| b.is_ascii_digit())
         {
             return Err(not_e164());
+        }
+        if let Some(e164) = canonical::valid_e164(input) {
+            return Ok(Self(e164.to_owned()));
         }
         let parsed = phonenumber::parse(None, input).map_err(|_| invalid_international(input))?;
         if !parsed.is_valid() {
