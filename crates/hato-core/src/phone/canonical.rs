@@ -63,6 +63,13 @@ pub(super) fn valid_e164(normalized: &str) -> Option<&str> {
     compiled.has_type(national).then_some(normalized)
 }
 
+/// Compiles the patterns of `region` ("JP") now, as the server starts for its default region.
+pub(super) fn prepare(region: &str) {
+    for known in INDEX.regions.iter().filter(|r| r.meta.id() == region) {
+        let _ = known.compiled();
+    }
+}
+
 /// The region a national number belongs to among those sharing its country code, as the
 /// crate's `validator::source_for` chooses: the only one; else the first whose leading
 /// digits match, or, for a region without them, whose patterns know the number.
@@ -288,6 +295,18 @@ mod tests {
             vouched * 10 >= canonical_valid * 9,
             "vouched for {vouched} of {canonical_valid} valid canonical numbers"
         );
+    }
+
+    #[test]
+    fn prepares_a_region_ahead_of_its_first_number() {
+        prepare("GB");
+        let gb = INDEX
+            .regions
+            .iter()
+            .find(|r| r.meta.id() == "GB")
+            .expect("GB is in the metadata");
+        assert!(gb.compiled.get().is_some_and(Option::is_some));
+        assert_eq!(valid_e164("+447400123456"), Some("+447400123456"));
     }
 
     #[test]

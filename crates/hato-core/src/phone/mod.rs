@@ -93,11 +93,13 @@ impl PhoneNumber {
     /// Loads what parsing needs on first use, so that the first request after a start does
     /// not pay for it: the crate reads its metadata for every region from an embedded form
     /// and compiles each pattern's regular expression the first time it is used (together
-    /// ~100 ms, 6 % of the HTTP workers' samples in a short `perf` run).
+    /// ~100 ms, 6 % of the HTTP workers' samples in a short `perf` run), and the E.164 path
+    /// compiles a region's patterns on its first number from there ([`canonical`]).
     pub fn warm_up(default_region: &str) {
         for input in ["+81 90 1234 5678", "090-1234-5678", "+1 202 555 0123"] {
             let _ = Self::parse(input, default_region);
         }
+        canonical::prepare(&default_region.to_ascii_uppercase());
     }
 
     /// Parses a strict E.164 string (`+` then digits only), as our API and storage write it,
