@@ -1,11 +1,16 @@
 //! Logs and the metrics recorder.
 
+use std::io::IsTerminal;
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 /// Structured logs to stderr; `RUST_LOG` filters (default `info`).
+///
+/// Text logs are coloured only for a person at a terminal: written to a file, a pipe or the
+/// journal, escape codes would land in the text as `[2m…[0m`. `NO_COLOR` turns colours off
+/// at a terminal too (no-color.org).
 pub fn init_logging(json: bool) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
@@ -15,8 +20,10 @@ pub fn init_logging(json: bool) {
             .with(fmt::layer().json().with_writer(std::io::stderr))
             .try_init()
     } else {
+        let colour = std::io::stderr().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
         registry
-            .with(fmt::layer().with_writer(std::io::stderr))
+            .with(fmt::layer().with_ansi(colour).with_writer(std::io::stderr))
             .try_init()
     };
 }

@@ -51,6 +51,7 @@ impl Server {
         let child = hato_command(db)
             .args(["serve", "--listen", &addr.to_string()])
             .args(db.cli_args())
+            .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -336,6 +337,10 @@ async fn sigterm_drains_and_exits_cleanly(db: TestDb) {
     let status = server.exit_status(Duration::from_secs(30)).await;
     assert!(status.success(), "SIGTERM exits 0: {status:?}");
     drop(server);
+    // Its log went to a file: plain text, no terminal colour codes.
+    let log = std::fs::read_to_string(db.dir.path().join("serve-1.log")).expect("read the log");
+    assert!(log.contains("stopped"), "{log}");
+    assert!(!log.contains('\u{1b}'), "escape codes in a log file: {log}");
 
     let account = account_of(&db, &key).await;
     let before = statuses(&db, &account).await;
