@@ -73,25 +73,32 @@ pub(super) fn prepare(region: &str) {
 /// The region a national number belongs to among those sharing its country code, as the
 /// crate's `validator::source_for` chooses: the only one; else the first whose leading
 /// digits match, or, for a region without them, whose patterns know the number.
+///
+/// A region whose patterns did not compile makes the answer `None`, not the next region: the
+/// crate could have chosen it.
 fn source_for<'i>(index: &'i Index, regions: &[usize], national: &str) -> Option<&'i Region> {
     if let [only] = regions {
         return index.regions.get(*only);
     }
-    regions.iter().find_map(|&i| {
+    for &i in regions {
         let region = index.regions.get(i)?;
         let compiled = region.compiled()?;
         let belongs = match &compiled.leading_digits {
             Some(leading) => leading.is_match(national),
             None => compiled.has_type(national),
         };
-        belongs.then_some(region)
-    })
+        if belongs {
+            return Some(region);
+        }
+    }
+    None
 }
 
 /// Every region of the metadata, and the regions of each country code in the crate's order.
 struct Index {
     regions: Vec<Region>,
-    /// `None` for a non-geographic code (its metadata has no region).
+    /// `None` for a non-geographic code (its metadata has no region), or one whose regions
+    /// could not all be found.
     by_code: HashMap<u16, Option<Vec<usize>>>,
 }
 
@@ -106,9 +113,14 @@ static INDEX: LazyLock<Index> = LazyLock::new(|| {
         }
         let ids = database.region(&code).unwrap_or_default();
         let geographic = !ids.is_empty() && ids.iter().all(|id| *id != "001");
-        let indices = geographic.then(|| {
-            ids.iter()
-                .filter_map(|id| database.by_id(*id))
+        let metas = ids
+            .iter()
+            .map(|id| database.by_id(*id))
+            .collect::<Option<Vec<_>>>()
+            .filter(|_| geographic);
+        let indices = metas.map(|metas| {
+            metas
+                .into_iter()
                 .map(|meta| {
                     regions.push(Region {
                         meta,
@@ -116,7 +128,7 @@ static INDEX: LazyLock<Index> = LazyLock::new(|| {
                     });
                     regions.len() - 1
                 })
-                .collect::<Vec<_>>()
+                .collect()
         });
         by_code.insert(code, indices);
     }
