@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::sync::{LazyLock, OnceLock};
 
-use phonenumber::metadata::{DATABASE, Descriptor, Metadata};
+use phonenumber::metadata::{DATABASE, Descriptor, Descriptors, Metadata};
 use regex::{Regex, RegexBuilder};
 
 /// E.164 allows at most three digits of country code (the parser tries 1, 2, then 3).
@@ -161,21 +161,9 @@ struct Compiled {
 impl Compiled {
     fn of(meta: &'static Metadata) -> Option<Self> {
         let d = meta.descriptors();
-        let types = [
-            d.premium_rate(),
-            d.toll_free(),
-            d.shared_cost(),
-            d.voip(),
-            d.personal_number(),
-            d.pager(),
-            d.uan(),
-            d.voicemail(),
-            d.fixed_line(),
-            d.mobile(),
-        ];
         Some(Self {
             general: Pattern::of(d.general())?,
-            types: types
+            types: number_types(d)
                 .into_iter()
                 .flatten()
                 .map(Pattern::of)
@@ -195,6 +183,22 @@ impl Compiled {
     fn has_type(&self, national: &str) -> bool {
         self.general.is_match(national) && self.types.iter().any(|t| t.is_match(national))
     }
+}
+
+/// The descriptors of the number types the crate's `number_type` tries, in its order.
+fn number_types(d: &Descriptors) -> [Option<&Descriptor>; 10] {
+    [
+        d.premium_rate(),
+        d.toll_free(),
+        d.shared_cost(),
+        d.voip(),
+        d.personal_number(),
+        d.pager(),
+        d.uan(),
+        d.voicemail(),
+        d.fixed_line(),
+        d.mobile(),
+    ]
 }
 
 /// A descriptor: the lengths its numbers may have, and their pattern.
@@ -248,23 +252,11 @@ mod tests {
     /// Every descriptor of a region that has an example number.
     fn examples(meta: &Metadata) -> Vec<&str> {
         let d = meta.descriptors();
-        [
-            Some(d.general()),
-            d.fixed_line(),
-            d.mobile(),
-            d.toll_free(),
-            d.premium_rate(),
-            d.shared_cost(),
-            d.personal_number(),
-            d.voip(),
-            d.pager(),
-            d.uan(),
-            d.voicemail(),
-        ]
-        .into_iter()
-        .flatten()
-        .filter_map(Descriptor::example)
-        .collect()
+        std::iter::once(Some(d.general()))
+            .chain(number_types(d))
+            .flatten()
+            .filter_map(Descriptor::example)
+            .collect()
     }
 
     /// The example, and near misses of it: one digit changed, one dropped, one added.
