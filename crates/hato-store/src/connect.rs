@@ -163,8 +163,8 @@ impl Store {
 /// Log size, in pages, at which the writer copies the write-ahead log into the database file
 /// (SQLite's default is 1,000). A checkpoint copies each page once however often the log holds
 /// it, and the store rewrites the same pages all the time (the queue's and the indexes' last
-/// pages), so fewer, larger checkpoints copy much less: SMPP single +15 % and MO +17 % end to
-/// end (BENCHMARKS, session 13), about 40 MB of log at most.
+/// pages), so fewer, larger checkpoints copy much less: SMPP single +15 % end to end and queue
+/// to SMSC +13 % (BENCHMARKS, session 14), for about 40 MB of log at most.
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// Size the log file is cut back to when it restarts: above the checkpoint's ~40 MB, so under
