@@ -145,8 +145,8 @@ pub(crate) async fn insert_parts(
     sent: &[(&MessageId, &str, &[String], i64)],
 ) -> Result<()> {
     // One row per (message, part): an upsert may not touch a row twice in one statement.
-    let mut rows: Vec<(&str, i64, &str, &str, i64, i64)> = Vec::new();
-    let mut seen: HashMap<(&str, i64), usize> = HashMap::new();
+    let mut rows: Vec<(&str, i64, &str, &str, i64, i64)> = Vec::with_capacity(sent.len());
+    let mut seen: HashMap<(&str, i64), usize> = HashMap::with_capacity(sent.len());
     for (message_id, connector, carrier_ids, at) in sent {
         for (index, carrier_id) in carrier_ids.iter().enumerate() {
             let row = (
@@ -381,7 +381,7 @@ async fn load_parts<'r>(
         ids.extend(receipt.carrier_ids.iter().map(String::as_str));
     }
     let mut parts = Vec::new();
-    let mut index: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
+    let mut index: HashMap<(&str, &str), Vec<usize>> = HashMap::with_capacity(receipts.len());
     for (connector, mut ids) in ids_by_connector {
         ids.sort_unstable();
         ids.dedup();
@@ -451,7 +451,8 @@ async fn part_states(
     conn: &mut Tx,
     updates: &[PartUpdate<'_>],
 ) -> Result<HashMap<String, Vec<(String, Option<String>)>>> {
-    let mut parts: HashMap<String, Vec<(String, Option<String>)>> = HashMap::new();
+    let mut parts: HashMap<String, Vec<(String, Option<String>)>> =
+        HashMap::with_capacity(updates.len());
     let mut ids: Vec<&str> = Vec::new();
     for update in updates {
         if update.only_part {
@@ -498,7 +499,7 @@ fn message_changes<'a>(
     parts: &'a HashMap<String, Vec<(String, Option<String>)>>,
     updates: &[PartUpdate<'a>],
 ) -> Vec<Change<'a>> {
-    let mut latest: HashMap<&str, &PartUpdate<'a>> = HashMap::new();
+    let mut latest: HashMap<&str, &PartUpdate<'a>> = HashMap::with_capacity(updates.len());
     for update in updates {
         latest.insert(update.message_id, update);
     }

@@ -42,6 +42,9 @@ pub(crate) struct Moved {
 #[derive(Default)]
 pub(crate) struct Outbox {
     account_urls: HashMap<String, Option<String>>,
+    /// The account asked for last, checked first: a batch is mostly one account's, and
+    /// comparing its id costs less than hashing it again for every message.
+    last: Option<(String, Option<String>)>,
 }
 
 /// Applies `change` only if the message is in one of the `from` statuses.
@@ -284,18 +287,28 @@ impl Outbox {
         conn: &mut Tx,
         account_id: &AccountId,
     ) -> Result<Option<String>> {
-        if let Some(url) = self.account_urls.get(account_id.as_str()) {
+        if let Some((id, url)) = &self.last
+            && id == account_id.as_str()
+        {
             return Ok(url.clone());
         }
-        let url: Option<String> = db::query("SELECT webhook_url FROM accounts WHERE id = $1")
-            .bind(account_id.as_str())
-            .fetch_optional(&mut *conn)
-            .await?
-            .map(|row| row.try_get::<Option<String>, _>("webhook_url"))
-            .transpose()?
-            .flatten();
-        self.account_urls
-            .insert(account_id.as_str().to_owned(), url.clone());
+        let url = match self.account_urls.get(account_id.as_str()) {
+            Some(url) => url.clone(),
+            None => {
+                let url: Option<String> =
+                    db::query("SELECT webhook_url FROM accounts WHERE id = $1")
+                        .bind(account_id.as_str())
+                        .fetch_optional(&mut *conn)
+                        .await?
+                        .map(|row| row.try_get::<Option<String>, _>("webhook_url"))
+                        .transpose()?
+                        .flatten();
+                self.account_urls
+                    .insert(account_id.as_str().to_owned(), url.clone());
+                url
+            }
+        };
+        self.last = Some((account_id.as_str().to_owned(), url.clone()));
         Ok(url)
     }
 }

@@ -28,10 +28,7 @@ fn sqlite_prepare<'c>(
         let value = number
             .checked_sub(1)
             .and_then(|i| query.values.get(i))
-            .ok_or(rusqlite::Error::InvalidParameterCount(
-                number,
-                query.values.len(),
-            ))?;
+            .ok_or_else(|| rusqlite::Error::InvalidParameterCount(number, query.values.len()))?;
         match value {
             Value::Int(number) => statement.raw_bind_parameter(index, number)?,
             Value::Text(text) => statement.raw_bind_parameter(index, text.as_ref())?,
@@ -106,7 +103,11 @@ pub(super) fn sqlite_fetch(
                 rusqlite::types::ValueRef::Integer(number) => Cell::Int(number),
                 rusqlite::types::ValueRef::Real(number) => Cell::Real(number),
                 rusqlite::types::ValueRef::Text(text) | rusqlite::types::ValueRef::Blob(text) => {
-                    Cell::Text(String::from_utf8_lossy(text).into_owned())
+                    // Valid UTF-8 (all text this store writes) takes the quick check.
+                    Cell::Text(match std::str::from_utf8(text) {
+                        Ok(text) => text.to_owned(),
+                        Err(_) => String::from_utf8_lossy(text).into_owned(),
+                    })
                 }
             });
         }
