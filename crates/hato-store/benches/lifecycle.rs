@@ -25,7 +25,7 @@
 
 use std::time::{Duration, Instant};
 
-use hato_core::{AccountId, MessageId, MessageKind, MessageStatus, text};
+use hato_core::{AccountId, MessageId, MessageKind, MessageStatus};
 use hato_store::{
     ClaimedJob, InsertOutcome, NewMessage, ReceiptUpdate, Store, StoreOptions, SubmitResult,
     UnmatchedReceipts,
@@ -288,29 +288,15 @@ async fn apply_receipts(store: &Store, carrier_ids: &[String]) {
 }
 
 fn new_message(account: &AccountId, index: usize) -> NewMessage {
-    let analysis = text::analyze(BODY);
     // Recipients spread over the range, as `hato bench` spreads them.
     let subscriber = index as u64 * 7_919_993 % 10_000_000;
-    NewMessage {
-        id: MessageId::generate(),
-        account_id: account.clone(),
-        kind: MessageKind::Transactional,
-        status: MessageStatus::Queued,
-        to: format!("+81901{subscriber:07}"),
-        from: None,
-        body: BODY.to_owned(),
-        encoding: analysis.encoding.as_str(),
-        segments: analysis.segments as u32,
-        reference: None,
-        metadata: None,
-        status_callback: None,
-        send_at: None,
-        expires_at: None,
-        idempotency_key: None,
-        request_hash: None,
-        created_at: now(),
-        lease_until: None,
-    }
+    NewMessage::queued(
+        account.clone(),
+        MessageKind::Transactional,
+        format!("+81901{subscriber:07}"),
+        BODY.to_owned(),
+        now(),
+    )
 }
 
 /// Runs `work`, adding its wall time and the writer thread's CPU time to `phase`.

@@ -49,6 +49,38 @@ pub struct NewMessage {
 }
 
 impl NewMessage {
+    /// A due message with nothing optional set (no sender, reference, metadata, callback,
+    /// schedule, validity or idempotency key), its encoding and segments from its body.
+    pub fn queued(
+        account_id: AccountId,
+        kind: MessageKind,
+        to: String,
+        body: String,
+        created_at: i64,
+    ) -> Self {
+        let analysis = hato_core::text::analyze(&body);
+        NewMessage {
+            id: MessageId::generate(),
+            account_id,
+            kind,
+            status: MessageStatus::Queued,
+            to,
+            from: None,
+            encoding: analysis.encoding.as_str(),
+            segments: analysis.segments as u32,
+            body,
+            reference: None,
+            metadata: None,
+            status_callback: None,
+            send_at: None,
+            expires_at: None,
+            idempotency_key: None,
+            request_hash: None,
+            created_at,
+            lease_until: None,
+        }
+    }
+
     /// Hands a due message to this node's dispatcher in the transaction that stores it: it is
     /// written `sending` (queued and claimed at its creation time) with its dispatch job leased
     /// until `lease_until`, as a claim would leave it, so no claim transaction is needed. If the

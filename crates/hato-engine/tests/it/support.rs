@@ -291,27 +291,13 @@ impl TestApp {
 }
 
 pub fn new_message(account: &AccountId, body: &str) -> NewMessage {
-    let analysis = hato_core::text::analyze(body);
-    NewMessage {
-        id: MessageId::generate(),
-        account_id: account.clone(),
-        kind: MessageKind::Transactional,
-        status: MessageStatus::Queued,
-        to: TO.into(),
-        from: None,
-        body: body.into(),
-        encoding: analysis.encoding.as_str(),
-        segments: analysis.segments as u32,
-        reference: None,
-        metadata: None,
-        status_callback: None,
-        send_at: None,
-        expires_at: None,
-        idempotency_key: None,
-        request_hash: None,
-        created_at: jiff::Timestamp::now().as_millisecond(),
-        lease_until: None,
-    }
+    NewMessage::queued(
+        account.clone(),
+        MessageKind::Transactional,
+        TO.into(),
+        body.into(),
+        jiff::Timestamp::now().as_millisecond(),
+    )
 }
 
 const WAIT: Duration = Duration::from_secs(15);
