@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use crate::{
     Inner, Result, Store, StoreError,
-    db::{SqliteWriter, SyncBehind, WriteDb},
+    db::{SqliteWriter, WriteDb},
     group_commit,
     writer::Writer,
 };
@@ -122,7 +122,6 @@ impl Store {
                         setup(8_000),
                         writer_checkpoint_setup()
                     ),
-                    options.sqlite_synchronous_full,
                 )?;
                 let read = pool_options(options.max_connections.max(1), setup(2_000))
                     .connect(&url)
@@ -183,26 +182,13 @@ fn writer_checkpoint_setup() -> String {
 /// The SQLite write connection, with the same settings as the pools' and a statement cache
 /// large enough for the store's statements (multi-row statements come in at most ~10 sizes
 /// each: see `sql::statement_chunks`).
-///
-/// When commits must survive power loss (`synchronous_full`) and the database keeps a
-/// write-ahead log, the connection itself does not sync: its commits are made durable behind
-/// it by the syncer thread before they are reported (`db/sync_behind.rs`), so the writer
-/// does not sit idle while the disk syncs. SMPP single sends: see BENCHMARKS.md, session 16.
-fn open_sqlite_writer(path: &Path, setup: &str, synchronous_full: bool) -> Result<WriteDb> {
+fn open_sqlite_writer(path: &Path, setup: &str) -> Result<WriteDb> {
     let conn = rusqlite::Connection::open(path)?;
     conn.execute_batch(setup)?;
     conn.set_prepared_statement_cache_capacity(128);
-    let journal: String = conn.query_row("PRAGMA journal_mode", [], |row| row.get(0))?;
-    let writer = if synchronous_full && journal.eq_ignore_ascii_case("wal") {
-        conn.execute_batch("PRAGMA synchronous = NORMAL;")?;
-        let mut log = path.as_os_str().to_owned();
-        log.push("-wal");
-        let sync = SyncBehind::start(log.into()).map_err(StoreError::Writer)?;
-        SqliteWriter::synced_behind(conn, sync)
-    } else {
-        SqliteWriter::new(conn)
-    };
-    Ok(WriteDb::Sqlite(Arc::new(tokio::sync::Mutex::new(writer))))
+    Ok(WriteDb::Sqlite(Arc::new(tokio::sync::Mutex::new(
+        SqliteWriter::new(conn),
+    ))))
 }
 
 /// `sqlite://path` opens read-write but does not create the file; make creation the default.
@@ -220,49 +206,6 @@ fn sqlite_url(url: &str) -> String {
 mod tests {
     use super::*;
     use crate::db::query;
-
-    /// With `synchronous = FULL` asked for, the write connection commits without syncing and
-    /// the syncer makes each commit durable before it is reported; with `NORMAL`, nobody
-    /// syncs. Either way the data is there.
-    #[tokio::test]
-    async fn full_durability_is_synced_behind_the_writer() {
-        for full in [true, false] {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let url = format!("sqlite://{}", dir.path().join("hato.db").display());
-            let options = StoreOptions {
-                sqlite_synchronous_full: full,
-                ..StoreOptions::default()
-            };
-            let store = Store::open(&url, options).await.expect("open");
-            let synchronous = query("PRAGMA synchronous")
-                .fetch_one(store.write())
-                .await
-                .and_then(|row| row.try_get::<i64, _>("synchronous"))
-                .expect("synchronous");
-            assert_eq!(
-                synchronous, 1,
-                "the connection itself does not sync (NORMAL)"
-            );
-            let account = store
-                .ensure_account("acme", "whsec_test", 1)
-                .await
-                .expect("account");
-            let crate::db::WriteDb::Sqlite(writer) = store.write() else {
-                panic!("a SQLite store has a SQLite writer");
-            };
-            let synced = writer.lock().await.synced_through();
-            if full {
-                // The PRAGMA ran in a transaction of its own, then the account's: both were
-                // synced before they were reported.
-                assert_eq!(synced, Some(2), "reported only once synced");
-            } else {
-                assert_eq!(synced, None, "no syncer without FULL");
-            }
-            let found = store.account(&account.id).await.expect("read");
-            assert_eq!(found.map(|a| a.name), Some("acme".to_owned()));
-            store.close().await;
-        }
-    }
 
     /// The writer leaves a few thousand pages in the log instead of copying them into the
     /// database file at SQLite's default of 1,000; the log file has a size to be cut back to.

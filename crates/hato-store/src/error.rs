@@ -15,8 +15,6 @@ pub enum StoreError {
     GroupCommit(String),
     #[error("{0}")]
     Ambiguous(String),
-    #[error("the database log could not be made durable: {0}")]
-    Sync(String),
     #[error("the writer thread could not start")]
     Writer(#[source] std::io::Error),
     #[error("the store is shutting down")]

@@ -3,8 +3,7 @@
 //! A commit costs a disk sync; a request costs a row. One task takes whatever inserts are
 //! waiting (up to a limit), writes them in one transaction and answers each, so throughput
 //! grows with concurrency instead of being capped by sync latency. No insert is answered before
-//! its transaction committed and is durable; on SQLite the next group is written while the
-//! disk syncs the last one (`db/sync_behind.rs`).
+//! its transaction committed.
 
 use std::{collections::HashMap, time::Instant};
 
@@ -12,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     Result, StoreError,
-    db::{Durable, WriteDb},
+    db::WriteDb,
     jobs::ClaimedJob,
     messages::{InsertOutcome, NewMessage, insert_one_idempotent, insert_rows},
     writer::record_write,
@@ -38,41 +37,25 @@ pub(crate) async fn run(
         // The group waited as long as its oldest request.
         let oldest = batch.iter().map(|r| r.queued).min().unwrap_or(started);
         record_write("insert", started - oldest, started.elapsed());
-        let group = std::mem::replace(&mut batch, Vec::with_capacity(max_batch));
         match written {
-            // The next group is written while this one waits for the disk; its requests are
-            // answered once it is durable.
-            Ok((outcomes, durable)) => {
-                tokio::spawn(async move {
-                    match durable.wait().await {
-                        Ok(()) => {
-                            for (request, outcome) in group.into_iter().zip(outcomes) {
-                                let _ = request.reply.send(Ok(outcome));
-                            }
-                        }
-                        Err(error) => fail(group, &error),
-                    }
-                });
+            Ok(outcomes) => {
+                for (request, outcome) in batch.drain(..).zip(outcomes) {
+                    let _ = request.reply.send(Ok(outcome));
+                }
             }
-            Err(error) => fail(group, &error),
+            Err(error) => {
+                tracing::error!(error = ?error, size = batch.len(), "group commit failed");
+                for request in batch.drain(..) {
+                    let _ = request
+                        .reply
+                        .send(Err(StoreError::GroupCommit(error.to_string())));
+                }
+            }
         }
     }
 }
 
-fn fail(group: Vec<InsertRequest>, error: &StoreError) {
-    tracing::error!(error = ?error, size = group.len(), "group commit failed");
-    for request in group {
-        let _ = request
-            .reply
-            .send(Err(StoreError::GroupCommit(error.to_string())));
-    }
-}
-
-/// Writes and commits one group; it is durable once the returned [`Durable`] says so.
-async fn write_batch(
-    write: &WriteDb,
-    batch: &[InsertRequest],
-) -> Result<(Vec<InsertOutcome>, Durable)> {
+async fn write_batch(write: &WriteDb, batch: &[InsertRequest]) -> Result<Vec<InsertOutcome>> {
     // Messages without an idempotency key cannot conflict: insert them as multi-row statements.
     let plain: Vec<&NewMessage> = batch
         .iter()
@@ -95,6 +78,6 @@ async fn write_batch(
             });
         }
     }
-    let durable = tx.commit_later().await?;
-    Ok((outcomes, durable))
+    tx.commit().await?;
+    Ok(outcomes)
 }

@@ -12,7 +12,6 @@
 //! that gives up does not cut a transaction short.
 
 use std::{
-    cell::Cell,
     future::Future,
     time::{Duration, Instant},
 };
@@ -70,19 +69,8 @@ impl Store {
         let queued = Instant::now();
         let timed = async move {
             let started = Instant::now();
-            let disk = Cell::new(Duration::ZERO);
-            let (result, disk) = DISK_WAIT
-                .scope(disk, async move {
-                    let result = work.await;
-                    (result, DISK_WAIT.with(Cell::get))
-                })
-                .await;
-            // Waiting for the disk to sync a commit leaves the writer free for others.
-            record_write(
-                operation,
-                started - queued,
-                started.elapsed().saturating_sub(disk),
-            );
+            let result = work.await;
+            record_write(operation, started - queued, started.elapsed());
             result
         };
         match self.inner.writer.handle.spawn(timed).await {
@@ -91,17 +79,6 @@ impl Store {
             Err(error) => std::panic::resume_unwind(error.into_panic()),
         }
     }
-}
-
-tokio::task_local! {
-    /// Time the operation running on this task spent waiting for its commits to be synced.
-    static DISK_WAIT: Cell<Duration>;
-}
-
-/// Counts time a commit waited to be durable (`db/sync_behind.rs`) out of its operation's
-/// time on the writer: the writer runs other transactions meanwhile.
-pub(crate) fn waited_for_disk(waited: Duration) {
-    let _ = DISK_WAIT.try_with(|disk| disk.set(disk.get() + waited));
 }
 
 /// Records one write operation: time waiting for the writer thread, and time running on it.

@@ -14,7 +14,6 @@
 //! transaction runs without a switch.
 
 mod sqlite;
-mod sync_behind;
 mod tx;
 
 use std::{borrow::Cow, sync::Arc};
@@ -23,8 +22,7 @@ use sqlx::{Any, AnyPool};
 
 use crate::{Result, StoreError};
 use sqlite::{anonymous_placeholders, sqlite_execute, sqlite_fetch};
-pub(crate) use sync_behind::SyncBehind;
-pub(crate) use tx::{Durable, SqliteWriter, Tx, WriteDb};
+pub(crate) use tx::{SqliteWriter, Tx, WriteDb};
 
 /// A value bound to a placeholder. NULLs carry their type: PostgreSQL wants one.
 #[derive(Debug, Clone)]

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use sqlx::{Any, AnyPool};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use super::sync_behind::SyncBehind;
 use crate::{Result, StoreError};
 
 /// The writer: SQLite's one write connection, or the PostgreSQL pool.
@@ -24,30 +23,11 @@ pub(crate) enum WriteDb {
 /// The SQLite write connection.
 pub(crate) struct SqliteWriter {
     conn: rusqlite::Connection,
-    /// Makes commits durable after they release the connection, when the connection itself
-    /// does not sync (`sync_behind.rs`).
-    sync: Option<SyncBehind>,
 }
 
 impl SqliteWriter {
-    /// A connection whose commits are durable when they return (or need not be).
     pub(crate) fn new(conn: rusqlite::Connection) -> Self {
-        Self { conn, sync: None }
-    }
-
-    /// A connection that commits without syncing (`synchronous = NORMAL`), made durable by
-    /// `sync` before each commit is reported.
-    pub(crate) fn synced_behind(conn: rusqlite::Connection, sync: SyncBehind) -> Self {
-        Self {
-            conn,
-            sync: Some(sync),
-        }
-    }
-
-    /// The last commit the syncer made durable, when there is one (for tests).
-    #[cfg(test)]
-    pub(crate) fn synced_through(&self) -> Option<u64> {
-        self.sync.as_ref().map(SyncBehind::synced_through)
+        Self { conn }
     }
 
     fn run(&self, sql: &str) -> rusqlite::Result<()> {
@@ -113,49 +93,16 @@ impl SqliteTx {
     }
 }
 
-/// A committed transaction on its way to disk: [`Durable::wait`] returns once it is there.
-#[must_use = "a commit is only reported once it is durable"]
-pub(crate) struct Durable(Option<(SyncBehind, u64)>);
-
-impl Durable {
-    pub(crate) async fn wait(self) -> Result<()> {
-        match self.0 {
-            Some((sync, number)) => {
-                let started = std::time::Instant::now();
-                let durable = sync.durable(number).await;
-                crate::writer::waited_for_disk(started.elapsed());
-                durable
-            }
-            None => Ok(()),
-        }
-    }
-}
-
 impl Tx {
-    /// Commits, and returns once the commit is durable.
     pub(crate) async fn commit(self) -> Result<()> {
-        self.commit_later().await?.wait().await
-    }
-
-    /// Commits and frees the connection for the next transaction, before the commit is
-    /// durable (on SQLite synced behind the writer, `sync_behind.rs`); nothing may be reported
-    /// to anyone outside the store before the returned [`Durable`] is waited for.
-    pub(crate) async fn commit_later(self) -> Result<Durable> {
         match self {
             Self::Sqlite(mut tx) => {
                 tx.writer.run("COMMIT")?;
                 tx.open = false;
-                let pending = tx.writer.sync.clone().map(|sync| {
-                    let number = sync.committed();
-                    (sync, number)
-                });
-                Ok(Durable(pending))
             }
-            Self::Any(tx) => {
-                tx.commit().await?;
-                Ok(Durable(None))
-            }
+            Self::Any(tx) => tx.commit().await?,
         }
+        Ok(())
     }
 
     pub(crate) async fn rollback(self) -> Result<()> {
