@@ -50,15 +50,32 @@ struct Phase {
     wall: Duration,
 }
 
-/// One phase (or their sum) of a round, for the summary.
-type PickPhase = fn(&Round) -> Phase;
-
 #[derive(Default, Clone, Copy)]
 struct Round {
     insert: Phase,
     claim: Phase,
     submit: Phase,
     receipt: Phase,
+}
+
+impl Round {
+    /// The phases of a round in `drain` mode or not, in order, and then their sum.
+    fn phases(&self, drain: bool) -> Vec<(&'static str, Phase)> {
+        let mut phases = vec![(if drain { "fill" } else { "insert" }, self.insert)];
+        if drain {
+            phases.push(("claim", self.claim));
+        }
+        phases.push(("submit result", self.submit));
+        phases.push(("receipt", self.receipt));
+        let all = phases
+            .iter()
+            .fold(Phase::default(), |sum, (_, phase)| Phase {
+                writer_cpu: sum.writer_cpu + phase.writer_cpu,
+                wall: sum.wall + phase.wall,
+            });
+        phases.push(("all", all));
+        phases
+    }
 }
 
 fn main() {
@@ -76,28 +93,13 @@ fn main() {
     println!(
         "{mode}: {messages} messages per round, {rounds} rounds; µs per message, median (min–max)"
     );
-    let phases: [(&str, PickPhase); 5] = [
-        (if options.drain { "fill" } else { "insert" }, |r| r.insert),
-        ("claim", |r| r.claim),
-        ("submit result", |r| r.submit),
-        ("receipt", |r| r.receipt),
-        ("all", |r| Phase {
-            writer_cpu: r.insert.writer_cpu
-                + r.claim.writer_cpu
-                + r.submit.writer_cpu
-                + r.receipt.writer_cpu,
-            wall: r.insert.wall + r.claim.wall + r.submit.wall + r.receipt.wall,
-        }),
-    ];
-    for (name, phase) in phases {
-        if name == "claim" && !options.drain {
-            continue;
-        }
+    let phases: Vec<Vec<(&str, Phase)>> = results.iter().map(|r| r.phases(options.drain)).collect();
+    for (index, (name, _)) in phases[0].iter().enumerate() {
         let per_message = |pick: fn(&Phase) -> Duration| {
             summary(
-                results
+                phases
                     .iter()
-                    .map(|r| pick(&phase(r)).as_secs_f64() * 1e6 / messages as f64)
+                    .map(|round| pick(&round[index].1).as_secs_f64() * 1e6 / messages as f64)
                     .collect(),
             )
         };
